@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian package the project builds, tests and runs with. Idempotent: a second run
+# installs nothing new. Must run as root (it calls apt-get).
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev gcovr
+  # libraries the project links
+  capnproto libcapnp-dev libseccomp-dev libcap-dev
+  libnl-3-dev libnl-route-3-dev libnl-genl-3-dev
+  libspdlog-dev libfmt-dev libcli11-dev libtoml11-dev nlohmann-json3-dev libleveldb-dev
+  libgtest-dev libgmock-dev googletest linux-libc-dev
+  # what the runtime drives and what the tests compare against
+  qemu-system-x86 qemu-utils runc cpio kmod jq util-linux iproute2 procps
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: must run as root (it installs Debian packages with apt-get)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup.sh: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+echo "setup.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
