@@ -257,7 +257,7 @@ TEST_F(FsStoreTest, LockOfKilledHolderIsFreeAndLockFilesDoNotPileUp) {
 TEST_F(FsStoreTest, ConcurrentLockersAreMutuallyExclusive) {
   // Several processes increment a counter under the lock; a lost update would show a lower count.
   store_->save("n", "0");
-  constexpr int kProcs = 4, kIters = 40;
+  constexpr int kProcs = 4, kIters = 25;
   std::vector<ChildProc> children(kProcs);
   for (auto& c : children) {
     c.pid = forkChild([&] {
