@@ -147,7 +147,10 @@ ExitStatus QemuHypervisor::stop(Deadline deadline) {
     ex = process_->wait(deadlineIn(std::chrono::seconds(5)));
   }
   qmp_.reset();
-  if (ex.exited) process_->cleanup();
+  if (ex.exited) {
+    process_->cleanup();
+    (void)::unlink((config_.runDir + "/qmp.sock").c_str());  // nobody listens on it any more
+  }
   return ex;
 }
 

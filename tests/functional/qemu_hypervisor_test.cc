@@ -77,6 +77,8 @@ TEST(QemuHypervisorReal, LifecycleWithoutGuest) {
     EXPECT_EQ(ex.code, 0) << "expected QMP quit to end QEMU cleanly";
     EXPECT_EQ(qh.status().state, VmState::kExited);
     EXPECT_FALSE(pathExists("/sys/fs/cgroup/unified/" + parent + "/qh-test"));
+    EXPECT_FALSE(pathExists(dir + "/qmp.sock"));
+    EXPECT_TRUE(pathExists(dir + "/qemu.log"));
   }
   (void)::rmdir(("/sys/fs/cgroup/unified/" + parent).c_str());
   (void)::rmdir(("/sys/fs/cgroup/pids/" + parent).c_str());
