@@ -1,0 +1,195 @@
+// Golden-file tests for the QEMU command line. Each case builds a QemuConfig, generates argv and
+// compares it, one argument per line, with tests/unit/vmmd/golden/<case>.args.
+//
+// To regenerate after an intended change:
+//   KATA_UPDATE_GOLDEN=1 build/bin/kata-unit-tests --gtest_filter='QemuGolden*'
+// then review the diff with `git diff tests/unit/vmmd/golden`.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "common/error.h"
+#include "kata-vmmd/arch.h"
+#include "kata-vmmd/qemu_config.h"
+
+namespace kata::vmmd {
+namespace {
+
+std::string goldenPath(const std::string& name) {
+  return std::string(KATA_SOURCE_DIR) + "/tests/unit/vmmd/golden/" + name + ".args";
+}
+
+void expectGolden(const std::string& name, const std::vector<std::string>& args) {
+  std::string text;
+  for (const auto& a : args) text += a + "\n";
+  if (const char* update = std::getenv("KATA_UPDATE_GOLDEN"); update && std::string(update) == "1") {
+    std::ofstream(goldenPath(name)) << text;
+    return;
+  }
+  std::ifstream in(goldenPath(name));
+  ASSERT_TRUE(in) << goldenPath(name) << " is missing; regenerate with KATA_UPDATE_GOLDEN=1";
+  std::stringstream want;
+  want << in.rdbuf();
+  EXPECT_EQ(text, want.str()) << "argv differs from " << goldenPath(name)
+                              << " (KATA_UPDATE_GOLDEN=1 regenerates it)";
+}
+
+QemuConfig minimal() {
+  QemuConfig c;
+  c.name = "sandbox-1";
+  c.accel = Accel::kTcg;
+  c.vcpus = 1;
+  c.memory.sizeMiB = 512;
+  c.kernel.kernel = "/usr/share/kata/vmlinuz";
+  c.kernel.initrd = "/usr/share/kata/initrd.img";
+  c.kernel.cmdline = "quiet panic=1";
+  c.qmp.path = "/run/kata-vmmd/sandbox-1/qmp.sock";
+  c.consoleLogPath = "/run/kata-vmmd/sandbox-1/console.log";
+  return c;
+}
+
+TEST(QemuGolden, MinimalTcg) {
+  auto arch = archByName("x86_64");
+  expectGolden("minimal_tcg", buildQemuArgs(minimal(), *arch));
+}
+
+TEST(QemuGolden, AllDevicesKvmSharedMemfd) {
+  auto arch = archByName("x86_64");
+  QemuConfig c = minimal();
+  c.accel = Accel::kKvm;
+  c.vcpus = 2;
+  c.maxVcpus = 4;
+  c.memory.sizeMiB = 2048;
+  c.memory.backend = MemorySpec::Backend::kMemfd;
+  c.qmp = QmpEndpoint{"", 3};
+  c.hotplugRootPorts = 2;
+  c.startPaused = true;
+  c.devices.push_back(SerialPortDevice{"agent", "agent.channel.0", "", 4});
+  c.devices.push_back(VsockDevice{"vsock0", 42, 5});
+  c.devices.push_back(FsShareDevice{"shared", "/run/kata/sandbox-1/shared", "kataShared",
+                                    FsShareDevice::SecurityModel::kNone, true});
+  c.devices.push_back(NetDevice{"eth0", {6}, {7}, "02:42:ac:11:00:02", 1500});
+  c.devices.push_back(NetDevice{"eth1", {8, 9}, {}, "02:42:ac:11:00:03", std::nullopt});
+  c.devices.push_back(BlockDevice{"rootfs", "/var/lib/kata/rootfs.img", "raw", true, "ctr-rootfs"});
+  c.devices.push_back(BlockDevice{"vol", "/dev/loop3", "raw", false, ""});
+  c.devices.push_back(VfioDevice{"gpu0", "0000:3b:00.1"});
+  c.devices.push_back(GenericDevice{"rng0", "virtio-rng-pci", {{"max-bytes", "1024"}, {"period", "1000"}}});
+  expectGolden("all_devices_kvm_memfd", buildQemuArgs(c, *arch));
+}
+
+TEST(QemuGolden, SharedFileHugepagesSerialSocketPath) {
+  auto arch = archByName("x86_64");
+  QemuConfig c = minimal();
+  c.binary = "/usr/bin/qemu-system-x86_64";
+  c.cpuModel = "Skylake-Server";
+  c.memory.backend = MemorySpec::Backend::kFile;
+  c.memory.filePath = "/dev/hugepages";
+  c.memory.hugepages = true;
+  c.consoleLogPath.clear();
+  c.seccompSandbox = false;
+  c.devices.push_back(SerialPortDevice{"agent", "agent.channel.0", "/run/kata/sandbox-1/agent.sock", -1});
+  c.devices.push_back(FsShareDevice{"shared", "/srv/share", "share", FsShareDevice::SecurityModel::kMappedXattr, false});
+  expectGolden("shared_file_hugepages", buildQemuArgs(c, *arch));
+}
+
+bool contains(const std::vector<std::string>& args, const std::string& needle) {
+  for (const auto& a : args)
+    if (a == needle) return true;
+  return false;
+}
+
+TEST(QemuConfig, CommasInPathsAreEscapedNotInjected) {
+  auto arch = archByName("x86_64");
+  QemuConfig c = minimal();
+  c.devices.push_back(FsShareDevice{"s", "/tmp/a,readonly=off,path=/", "tag", FsShareDevice::SecurityModel::kNone, true});
+  auto args = buildQemuArgs(c, *arch);
+  EXPECT_TRUE(contains(args, "local,id=fs-s,path=/tmp/a,,readonly=off,,path=/,security_model=none,multidevs=remap,readonly=on"));
+}
+
+TEST(QemuConfig, RejectsHostileOrInconsistentInput) {
+  auto arch = archByName("x86_64");
+  auto expectInvalid = [&](QemuConfig c, const std::string& why) {
+    try {
+      buildQemuArgs(c, *arch);
+      ADD_FAILURE() << "accepted: " << why;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument) << why << ": " << e.what();
+    }
+  };
+  QemuConfig c = minimal();
+  c.devices.push_back(GenericDevice{"a,b", "virtio-rng-pci", {}});
+  expectInvalid(c, "comma in device id");
+  c = minimal();
+  c.devices.push_back(GenericDevice{"x", "virtio-rng-pci", {}});
+  c.devices.push_back(GenericDevice{"x", "virtio-rng-pci", {}});
+  expectInvalid(c, "duplicate id");
+  c = minimal();
+  c.kernel.kernel = "relative/vmlinuz";
+  expectInvalid(c, "relative kernel path");
+  c = minimal();
+  c.kernel.cmdline = "a\nb";
+  expectInvalid(c, "newline in cmdline");
+  c = minimal();
+  c.vcpus = 0;
+  expectInvalid(c, "zero vcpus");
+  c = minimal();
+  c.memory.sizeMiB = 1;
+  expectInvalid(c, "tiny memory");
+  c = minimal();
+  c.devices.push_back(NetDevice{"n", {2}, {}, "02:00:00:00:00:01", std::nullopt});
+  expectInvalid(c, "tap fd 2 is stderr");
+  c = minimal();
+  c.devices.push_back(NetDevice{"n", {5}, {}, "02:00:00:00:00:0g", std::nullopt});
+  expectInvalid(c, "bad mac");
+  c = minimal();
+  c.devices.push_back(VfioDevice{"v", "3b:00.1"});
+  expectInvalid(c, "short BDF");
+  c = minimal();
+  c.devices.push_back(GenericDevice{"g", "virtio-rng-pci", {{"id", "other"}}});
+  expectInvalid(c, "overriding id through a property");
+  c = minimal();
+  c.qmp = {};
+  expectInvalid(c, "no QMP endpoint");
+  c = minimal();
+  c.accel = Accel::kAuto;
+  EXPECT_THROW(buildQemuArgs(c, *arch), Error) << "auto must be resolved before argv";
+}
+
+TEST(QemuConfig, UnknownArchitectureIsNotSupported) {
+  try {
+    archByName("sparc64");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kNotSupported);
+  }
+}
+
+TEST(QemuHotplugPlan, NetDevicePassesFdsThenNetdevThenDevice) {
+  auto arch = archByName("x86_64");
+  auto plan = planHotplug(NetDevice{"eth1", {7, 8}, {}, "02:00:00:00:00:09", 9000}, "rp1", *arch);
+  ASSERT_EQ(plan.fds.size(), 2u);
+  EXPECT_EQ(plan.fds[0], (std::pair<std::string, int>{"tap-eth1-0", 7}));
+  ASSERT_EQ(plan.backends.size(), 1u);
+  EXPECT_EQ(plan.backends[0].first, "netdev_add");
+  EXPECT_EQ(plan.backends[0].second.dump(), R"({"fds":"tap-eth1-0:tap-eth1-1","id":"net-eth1","type":"tap"})");
+  EXPECT_EQ(plan.deviceAdd.dump(),
+            R"({"bus":"rp1","driver":"virtio-net-pci","host_mtu":9000,"id":"eth1","mac":"02:00:00:00:00:09","mq":true,"netdev":"net-eth1","vectors":6})");
+}
+
+TEST(QemuHotplugPlan, BlockAndGenericAndUnsupported) {
+  auto arch = archByName("x86_64");
+  auto blk = planHotplug(BlockDevice{"d1", "/var/img,x", "qcow2", true, ""}, "rp0", *arch);
+  ASSERT_EQ(blk.backends.size(), 1u);
+  // JSON needs no comma escaping: the value travels as a JSON string.
+  EXPECT_EQ(blk.backends[0].second.dump(),
+            R"({"driver":"qcow2","file":{"driver":"file","filename":"/var/img,x"},"node-name":"blk-d1","read-only":true})");
+  auto rng = planHotplug(GenericDevice{"rng1", "virtio-rng-pci", {{"max-bytes", "64"}, {"x-flag", "on"}}}, "rp0", *arch);
+  EXPECT_EQ(rng.deviceAdd.dump(), R"({"bus":"rp0","driver":"virtio-rng-pci","id":"rng1","max-bytes":64,"x-flag":true})");
+  EXPECT_THROW(planHotplug(FsShareDevice{"fs", "/x", "t", {}, false}, "rp0", *arch), Error);
+  EXPECT_THROW(planHotplug(GenericDevice{"g", "virtio-rng-pci", {}}, "rp0,bus=x", *arch), Error);
+}
+
+}  // namespace
+}  // namespace kata::vmmd
