@@ -66,8 +66,10 @@ kj::Promise<void> AgentServer::guestInfo(GuestInfoContext context) {
     info.setAgentStartNs(boot_.startNs);
     info.setAgentReadyNs(boot_.readyNs);
     info.setOnlineCpus(s.onlineCpus);
-    auto mods = info.initLoadedModules(static_cast<unsigned>(boot_.loadedModules.size()));
-    for (unsigned i = 0; i < mods.size(); ++i) mods.set(i, boot_.loadedModules[i]);
+    std::vector<std::string> loaded = boot_.modules.names();
+    auto mods = info.initLoadedModules(static_cast<unsigned>(loaded.size()));
+    for (unsigned i = 0; i < mods.size(); ++i) mods.set(i, loaded[i]);
+    info.setModulesLoading(boot_.modules.loading());
   });
 }
 

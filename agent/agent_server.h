@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "agent/identity.h"
+#include "agent/modules.h"
 #include "ipc/agent.capnp.h"
 
 namespace kata::agent {
@@ -21,7 +22,7 @@ class AgentHost {
 // Facts fixed at boot, shared by every connection's server.
 struct AgentBootInfo {
   AgentIdentity identity;
-  std::vector<std::string> loadedModules;
+  LoadedModules modules;
   uint64_t startNs = 0;  // CLOCK_BOOTTIME at main()
   uint64_t readyNs = 0;  // CLOCK_BOOTTIME when the channel was first served
   std::string procRoot = "/proc";

@@ -1,9 +1,10 @@
 // kata-agent: PID 1 of the guest. Boot sequence, in order:
 //   1. mount /proc, /sys, /dev, /dev/pts, /dev/shm, /run, /tmp; attach the console to fds 0-2
-//   2. load the image's kernel modules (virtio, 9p, vsock, overlay) in dependency order
+//   2. load the kernel modules the channel needs (virtio_pci, virtio_console) in dependency order
 //   3. find the virtio-serial port named agent.channel.0 (or kata.agent_channel=NAME on the kernel
 //      command line) and open it
-//   4. run the event loop: reap orphans on SIGCHLD, serve the Agent RPC interface on the port
+//   4. start loading the other modules (net, blk, 9p, vsock, overlay) on a background thread
+//   5. run the event loop: reap orphans on SIGCHLD, serve the Agent RPC interface on the port
 // A fatal error powers the VM off (PID 1 must never exit: that panics the kernel) after logging why.
 #include <fcntl.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 
 #include <kj/async-io.h>
 #include <kj/async-unix.h>
+#include <kj/thread.h>
 #include <string>
 
 #include "agent/agent_server.h"
@@ -86,7 +88,8 @@ UniqueFd openChannel(const std::string& name, const ConsoleLog& log) {
     AgentBootInfo boot;
     boot.startNs = startNs;
     boot.identity = currentIdentity();
-    boot.loadedModules = loadModules(kModuleDir, log);
+    // Only what the channel needs before serving; the rest loads in the background below.
+    boot.modules.add(loadModules(kModuleDir, "load-order", log));
 
     std::string cmdline = readFile("/proc/cmdline", 64 * 1024);
     std::string channelName = kernelCmdlineValue(cmdline, "kata.agent_channel").value_or(kDefaultChannel);
@@ -97,10 +100,21 @@ UniqueFd openChannel(const std::string& name, const ConsoleLog& log) {
     PowerOffOnRequest power(io.provider->getTimer(), log);
     ChannelServer channel(*io.lowLevelProvider, io.provider->getTimer(), port.get(),
                           [&]() -> capnp::Capability::Client { return kj::heap<AgentServer>(boot, power); }, log);
+    boot.modules.setLoading(true);
+    kj::Thread lateModules([&boot, &log] {
+      uint64_t t0 = bootTimeNs();
+      try {
+        boot.modules.add(loadModules(kModuleDir, "load-order.late", log));
+      } catch (const std::exception& e) {
+        log.error(std::string("loading the late kernel modules failed: ") + e.what());
+      }
+      boot.modules.setLoading(false);
+      log.info("late kernel modules loaded", {{"ms", std::to_string((bootTimeNs() - t0) / 1000000)}});
+    });
     boot.readyNs = bootTimeNs();
     log.info("kata-agent ready", {{"version", boot.identity.version},
                                   {"kernel", boot.identity.kernelRelease},
-                                  {"modules", std::to_string(boot.loadedModules.size())},
+                                  {"modules", std::to_string(boot.modules.names().size())},
                                   {"boot_ms", std::to_string(boot.readyNs / 1000000)}});
     for (;;) {
       try {

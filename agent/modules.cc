@@ -29,12 +29,12 @@ std::vector<std::string> parseLoadOrder(const std::string& text) {
   return out;
 }
 
-std::vector<std::string> loadModules(const std::string& dir, const ConsoleLog& log) {
+std::vector<std::string> loadModules(const std::string& dir, const std::string& orderFile, const ConsoleLog& log) {
   UniqueFd dirFd(KATA_SYSCALL(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), dir));
-  auto order = readFileIfExists(dirFd.get(), "load-order", 64 * 1024);
+  auto order = readFileIfExists(dirFd.get(), orderFile, 64 * 1024);
   std::vector<std::string> loaded;
   if (!order) {
-    log.warn("no module load order in the image; loading no modules", {{"dir", dir}});
+    log.warn("no module load order in the image; loading none", {{"dir", dir}, {"file", orderFile}});
     return loaded;
   }
   for (const std::string& file : parseLoadOrder(*order)) {

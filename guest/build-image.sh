@@ -4,7 +4,8 @@
 #   OUT/vmlinux          uncompressed kernel (ELF with a PVH entry note): QEMU -kernel boots it
 #                        directly, skipping the xz decompression that costs seconds under TCG
 #   OUT/vmlinuz          the package's bzImage, for VMMs without PVH boot
-#   OUT/initramfs.cpio   newc archive: /init (the agent), /lib/modules/kata/*.ko + load-order
+#   OUT/initramfs.cpio   newc archive: /init (the agent), /lib/modules/kata/*.ko, load-order (loaded
+#                        before the agent serves) and load-order.late (loaded in the background)
 #   OUT/manifest.json    kernel version, module list, agent build id, file hashes, boot settings
 #
 # usage: build-image.sh OUT_DIR KATA_AGENT_BINARY
@@ -43,26 +44,44 @@ case $compress in none|gzip) ;; *) die "KATA_GUEST_COMPRESS must be none or gzip
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 # ---- 1. Which kernel package, and its expected hash -------------------------------------------
-pkg=${KATA_GUEST_KERNEL_PKG:-}
-if [ -z "$pkg" ]; then
-  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-        awk '/Depends: linux-image-[0-9].*-amd64$/ {print $2; exit}') || true
-  [ -n "$pkg" ] || die "cannot resolve linux-image-amd64 (apt-get update?); or set KATA_GUEST_KERNEL_PKG"
+# apt-cache takes a second or two to load its cache; remember the answer until the package lists
+# change (apt-get update touches /var/lib/apt/lists).
+mkdir -p "$cache"
+lists_key="$(stat -c %Y /var/lib/apt/lists 2>/dev/null || echo none) ${KATA_GUEST_KERNEL_PKG:-default}"
+resolved=$cache/resolved
+if [ -f "$resolved" ] && [ "$(head -1 "$resolved")" = "$lists_key" ]; then
+  read -r pkg pkg_version pkg_sha < <(sed -n 2p "$resolved")
+else
+  pkg=${KATA_GUEST_KERNEL_PKG:-}
+  if [ -z "$pkg" ]; then
+    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+          awk '/Depends: linux-image-[0-9].*-amd64$/ {print $2; exit}') || true
+    [ -n "$pkg" ] || die "cannot resolve linux-image-amd64 (apt-get update?); or set KATA_GUEST_KERNEL_PKG"
+  fi
+  case $pkg in
+    *-cloud-amd64) die "$pkg is the cloud flavour, which lacks 9p; use the generic -amd64 kernel";;
+    linux-image-*-amd64) ;;
+    *) die "KATA_GUEST_KERNEL_PKG=$pkg is not a linux-image-*-amd64 package";;
+  esac
+  pkg_info=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null) || die "apt-cache knows no $pkg; run apt-get update"
+  pkg_version=$(awk '/^Version:/ {print $2; exit}' <<<"$pkg_info")
+  pkg_sha=$(awk '/^SHA256:/ {print $2; exit}' <<<"$pkg_info")
+  [ -n "$pkg_version" ] && [ -n "$pkg_sha" ] || die "apt-cache show $pkg gave no Version/SHA256"
+  printf '%s\n%s %s %s\n' "$lists_key" "$pkg" "$pkg_version" "$pkg_sha" > "$resolved.tmp" && mv "$resolved.tmp" "$resolved"
 fi
-case $pkg in
-  *-cloud-amd64) die "$pkg is the cloud flavour, which lacks 9p; use the generic -amd64 kernel";;
-  linux-image-*-amd64) ;;
-  *) die "KATA_GUEST_KERNEL_PKG=$pkg is not a linux-image-*-amd64 package";;
-esac
-pkg_info=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null) || die "apt-cache knows no $pkg; run apt-get update"
-pkg_version=$(awk '/^Version:/ {print $2; exit}' <<<"$pkg_info")
-pkg_sha=$(awk '/^SHA256:/ {print $2; exit}' <<<"$pkg_info")
-[ -n "$pkg_version" ] && [ -n "$pkg_sha" ] || die "apt-cache show $pkg gave no Version/SHA256"
 
 # ---- 2. Download into the cache (verified against the archive's hash) ------------------------
 mkdir -p "$cache/debs"
 deb=$cache/debs/${pkg}_${pkg_version//:/%3a}_amd64.deb
-if [ ! -f "$deb" ] || [ "$(sha "$deb")" != "$pkg_sha" ]; then
+# Hashing 70 MB on every run would dominate a no-op rebuild: remember the verified size and mtime.
+deb_verified() {
+  [ -f "$deb" ] && [ -f "$deb.verified" ] &&
+    [ "$(cat "$deb.verified")" = "$(stat -c '%s %Y' "$deb") $pkg_sha" ]
+}
+if ! deb_verified && [ -f "$deb" ] && [ "$(sha "$deb")" = "$pkg_sha" ]; then
+  echo "$(stat -c '%s %Y' "$deb") $pkg_sha" > "$deb.verified"
+fi
+if ! deb_verified; then
   log "downloading $pkg $pkg_version"
   tmpdl=$(mktemp -d "$cache/debs/.dl.XXXXXX")
   (cd "$tmpdl" && apt-get download -q "$pkg=$pkg_version" >/dev/null 2>&1) ||
@@ -71,6 +90,7 @@ if [ ! -f "$deb" ] || [ "$(sha "$deb")" != "$pkg_sha" ]; then
   [ "$(sha "$got")" = "$pkg_sha" ] || { rm -rf "$tmpdl"; die "$pkg: downloaded file does not match the archive's SHA256"; }
   mv "$got" "$deb"
   rm -rf "$tmpdl"
+  echo "$(stat -c '%s %Y' "$deb") $pkg_sha" > "$deb.verified"
 fi
 
 # ---- 3. Up to date? ---------------------------------------------------------------------------
@@ -147,8 +167,8 @@ if [ -f "$moddir/modules.builtin" ]; then
   while IFS= read -r b; do builtin[$(norm "$b")]=1; done < "$moddir/modules.builtin"
 fi
 
-order=()
 declare -A placed visiting
+order=()
 place() {
   local m=$1 d
   [ -z "${placed[$m]:-}" ] || return 0
@@ -159,10 +179,19 @@ place() {
   order+=("$m")
 }
 builtin_requested=()
+section=""
+early_count=-1
 while IFS= read -r want; do
   want=${want%%#*}
   want=$(echo "$want" | tr -d '[:space:]')
   [ -n "$want" ] || continue
+  case $want in
+    "[early]") [ -z "$section" ] || die "$modules_list: [early] must come first"; section=early; continue ;;
+    "[late]") [ "$section" = early ] || die "$modules_list: [late] must follow [early]"; section=late
+              early_count=${#order[@]}; continue ;;
+    \[*) die "$modules_list: unknown section $want" ;;
+  esac
+  [ -n "$section" ] || die "$modules_list: module $want outside a section"
   want=${want//-/_}
   if [ -n "${mod_path[$want]:-}" ]; then
     place "$want"
@@ -172,6 +201,9 @@ while IFS= read -r want; do
     die "module $want (from $modules_list) is neither in $pkg's modules.dep nor built in"
   fi
 done < "$modules_list"
+[ "$early_count" -ge 0 ] || early_count=${#order[@]}
+early=("${order[@]:0:$early_count}")
+late=("${order[@]:$early_count}")
 
 # ---- 7. Initramfs staging ---------------------------------------------------------------------
 stage=$(mktemp -d "$out/.stage.XXXXXX")
@@ -181,6 +213,8 @@ strip --strip-all -o "$stage/init" "$agent"
 chmod 0755 "$stage/init"
 agent_build_id=$(readelf -n "$stage/init" | awk '/Build ID:/ {print $3; exit}')
 : > "$stage/lib/modules/kata/load-order"
+: > "$stage/lib/modules/kata/load-order.late"
+i=0
 for m in "${order[@]}"; do
   src=$moddir/${mod_path[$m]}
   dst=$stage/lib/modules/kata/$m.ko
@@ -191,7 +225,12 @@ for m in "${order[@]}"; do
     *.ko.gz) gzip -dc "$src" > "$dst" ;;
     *) die "unknown module file type: $src" ;;
   esac
-  echo "$m.ko" >> "$stage/lib/modules/kata/load-order"
+  if [ "$i" -lt "$early_count" ]; then
+    echo "$m.ko" >> "$stage/lib/modules/kata/load-order"
+  else
+    echo "$m.ko" >> "$stage/lib/modules/kata/load-order.late"
+  fi
+  i=$((i + 1))
 done
 find "$stage" -mindepth 1 -exec chmod go-w {} + -exec touch -h -d "@$epoch" {} +
 touch -h -d "@$epoch" "$stage"
@@ -212,13 +251,14 @@ install_if_changed "$vmlinuz" "$out/vmlinuz"
 
 # ---- 9. Manifest ------------------------------------------------------------------------------
 modules_json=$(printf '%s\n' "${order[@]}" | jq -R . | jq -s .)
+early_json=$(printf '%s\n' "${early[@]+"${early[@]}"}" | jq -R . | jq -s 'map(select(. != ""))')
 builtin_json=$(printf '%s\n' "${builtin_requested[@]+"${builtin_requested[@]}"}" | jq -R . | jq -s 'map(select(. != ""))')
 files_json=$(for f in vmlinux vmlinuz "$initramfs"; do jq -n --arg f "$f" --arg h "$(sha "$out/$f")" --arg s "$(stat -c %s "$out/$f")" '{($f): {sha256: $h, size: ($s|tonumber)}}'; done | jq -s add)
 jq -n \
   --arg pkg "$pkg" --arg pkg_version "$pkg_version" --arg pkg_sha "$pkg_sha" --arg kver "$kver" \
   --argjson pvh "$pvh" --arg initramfs "$initramfs" --arg compress "$compress" --arg cmdline "$cmdline" \
   --arg agent_build_id "$agent_build_id" --arg agent_sha "$(sha "$stage/init")" --arg agent_src_sha "$agent_sha" \
-  --argjson modules "$modules_json" --argjson builtin "$builtin_json" --argjson files "$files_json" \
+  --argjson modules "$modules_json" --argjson early "$early_json" --argjson builtin "$builtin_json" --argjson files "$files_json" \
   '{
      format: 1,
      kernel: {package: $pkg, version: $pkg_version, deb_sha256: $pkg_sha, release: $kver, pvh: $pvh},
@@ -226,7 +266,7 @@ jq -n \
             machine: "q35", agent_channel: "agent.channel.0"},
      initramfs: $initramfs, compression: $compress,
      agent: {build_id: $agent_build_id, sha256: $agent_sha, unstripped_sha256: $agent_src_sha},
-     modules: $modules, builtin_modules: $builtin,
+     modules: $modules, early_modules: $early, builtin_modules: $builtin,
      files: $files
    }' > "$out/.manifest.tmp"
 mv "$out/.manifest.tmp" "$out/manifest.json"

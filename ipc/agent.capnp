@@ -64,6 +64,7 @@ struct GuestInfo {
   agentReadyNs @6 :UInt64;        # CLOCK_BOOTTIME when the channel was first served
   onlineCpus @7 :UInt32;
   loadedModules @8 :List(Text);   # modules the agent loaded at boot, in load order
+  modulesLoading @9 :Bool;        # true while the background load of the late modules runs
 }
 
 struct SandboxConfig {

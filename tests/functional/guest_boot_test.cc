@@ -95,6 +95,17 @@ TEST_F(GuestBootTest, AnswersPingVersionAndGuestInfo) {
                       std::chrono::system_clock::now().time_since_epoch()).count();
     EXPECT_LT(std::llabs(hostNs - info.getWallClockNs()), 30ll * 1000 * 1000 * 1000)
         << "guest wall clock is off the host's by more than 30 s";
+  }
+  {
+    // The late modules load in the background after the agent is ready; wait for them.
+    auto deadline = std::chrono::steady_clock::now() + seconds(60);
+    auto resp = waitFor(agent.guestInfoRequest().send());
+    while (resp.getInfo().getModulesLoading() && std::chrono::steady_clock::now() < deadline) {
+      waitFor(io_->provider->getTimer().afterDelay(100 * kj::MILLISECONDS));
+      resp = waitFor(agent.guestInfoRequest().send());
+    }
+    auto info = resp.getInfo();
+    ASSERT_FALSE(info.getModulesLoading()) << "late modules still loading after 60 s" << vmDiagnostics(*vm_);
     std::vector<std::string> loaded;
     for (auto m : info.getLoadedModules()) loaded.emplace_back(m.cStr());
     EXPECT_EQ(loaded, image_->modules) << vmDiagnostics(*vm_);

@@ -33,7 +33,8 @@ class AgentServerTest : public ::testing::Test {
     agentEnd_ = UniqueFd(sv[0]);
     hostEnd_ = UniqueFd(sv[1]);
     boot_.identity = {"9.9.9", "abc123", "feedface", "6.1.0-test"};
-    boot_.loadedModules = {"virtio_ring", "virtio"};
+    boot_.modules.add({"virtio_ring", "virtio"});
+    boot_.modules.setLoading(true);
     boot_.startNs = 10;
     boot_.readyNs = 20;
     channel_ = kj::heap<ChannelServer>(
@@ -87,6 +88,7 @@ TEST_F(AgentServerTest, GuestInfoReadsProcAndBootFacts) {
   EXPECT_EQ(info.getAgentReadyNs(), 20u);
   ASSERT_EQ(info.getLoadedModules().size(), 2u);
   EXPECT_EQ(kj::str(info.getLoadedModules()[1]), "virtio");
+  EXPECT_TRUE(info.getModulesLoading());
 }
 
 TEST_F(AgentServerTest, GuestInfoFailureIsAnRpcErrorNotACrash) {
