@@ -15,11 +15,22 @@ constexpr auto kHostPollInterval = 10 * kj::MILLISECONDS;
 // wire), so a confused peer cannot make the agent spin.
 constexpr auto kErrorBackoff = 200 * kj::MILLISECONDS;
 
+// Largest message the agent accepts: 16 MiB (the default is 64 MiB, a quarter of a small guest).
+// Bulk data will flow through ByteStream in chunks, never as one message.
+constexpr uint64_t kMaxMessageWords = 2 * 1024 * 1024;
+
+capnp::ReaderOptions receiveOptions() {
+  capnp::ReaderOptions o;
+  o.traversalLimitInWords = kMaxMessageWords;
+  o.nestingLimit = 64;
+  return o;
+}
+
 // One RPC session. Members are destroyed in reverse order: RPC system, then network, then stream.
 struct Session {
   Session(kj::Own<kj::AsyncIoStream> s, capnp::Capability::Client bootstrap)
       : stream(kj::mv(s)),
-        network(*stream, capnp::rpc::twoparty::Side::SERVER),
+        network(*stream, capnp::rpc::twoparty::Side::SERVER, receiveOptions()),
         rpc(capnp::makeRpcServer(network, kj::mv(bootstrap))) {}
   kj::Own<kj::AsyncIoStream> stream;
   capnp::TwoPartyVatNetwork network;

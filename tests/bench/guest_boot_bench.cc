@@ -83,7 +83,8 @@ int main(int argc, char** argv) {
     auto& timer = io.provider->getTimer();
     timer.timeoutAfter(120 * kj::SECONDS, conn.agent().pingRequest().send()).wait(io.waitScope);
     auto readyAt = Clock::now();
-    auto info = timer.timeoutAfter(30 * kj::SECONDS, conn.agent().guestInfoRequest().send()).wait(io.waitScope).getInfo();
+    auto resp = timer.timeoutAfter(30 * kj::SECONDS, conn.agent().guestInfoRequest().send()).wait(io.waitScope);
+    auto info = resp.getInfo();
     double startMs = info.getAgentStartNs() / 1e6, chanMs = info.getAgentReadyNs() / 1e6;
     double rssKib = info.getAgentRssBytes() / 1024.0;
     double uptimeMs = info.getUptimeNs() / 1e6;

@@ -72,14 +72,16 @@ TEST_F(GuestBootTest, AnswersPingVersionAndGuestInfo) {
     EXPECT_EQ(0, memcmp(echoed.begin(), payload, sizeof payload));
   }
   {
-    auto v = waitFor(agent.versionRequest().send()).getVersion();
+    auto resp = waitFor(agent.versionRequest().send());
+    auto v = resp.getVersion();
     EXPECT_EQ(std::string(v.getKernelRelease().cStr()), image_->kernelRelease);
     EXPECT_EQ(std::string(v.getBuildId().cStr()), image_->agentBuildId);
     EXPECT_FALSE(v.getAgentVersion().size() == 0);
     EXPECT_EQ(v.getProtocolVersion(), ipc::agent::PROTOCOL_VERSION);
   }
   {
-    auto info = waitFor(agent.guestInfoRequest().send()).getInfo();
+    auto resp = waitFor(agent.guestInfoRequest().send());
+    auto info = resp.getInfo();
     // -m 256: the kernel reserves some, so MemTotal is a bit below 256 MiB.
     EXPECT_GT(info.getMemTotalBytes(), 128ull << 20);
     EXPECT_LE(info.getMemTotalBytes(), 256ull << 20);
@@ -137,7 +139,8 @@ TEST_F(GuestBootTest, SurvivesGarbageAndServesTheNextConnection) {
   std::this_thread::sleep_for(kReconnectQuietPeriod);
   // A new client gets served: PID 1 did not die (that would end QEMU) and reset its channel.
   conn_ = connectAgentWithRetry(*io_, vm_->agentSocket(), seconds(3), seconds(60));
-  auto v = waitFor(conn_->agent().versionRequest().send(), seconds(10)).getVersion();
+  auto resp = waitFor(conn_->agent().versionRequest().send(), seconds(10));
+  auto v = resp.getVersion();
   EXPECT_EQ(std::string(v.getKernelRelease().cStr()), image_->kernelRelease);
   EXPECT_FALSE(vm_->waitExit(milliseconds(0))) << "QEMU exited" << vmDiagnostics(*vm_);
 }

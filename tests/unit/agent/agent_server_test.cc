@@ -72,7 +72,8 @@ TEST_F(AgentServerTest, PingEchoesAndRefusesOversizedPayloads) {
 }
 
 TEST_F(AgentServerTest, VersionReportsTheIdentity) {
-  auto v = agent_.versionRequest().send().wait(io_.waitScope).getVersion();
+  auto resp = agent_.versionRequest().send().wait(io_.waitScope);
+  auto v = resp.getVersion();
   EXPECT_EQ(kj::str(v.getAgentVersion()), "9.9.9");
   EXPECT_EQ(kj::str(v.getAgentCommit()), "abc123");
   EXPECT_EQ(kj::str(v.getBuildId()), "feedface");
@@ -81,7 +82,8 @@ TEST_F(AgentServerTest, VersionReportsTheIdentity) {
 }
 
 TEST_F(AgentServerTest, GuestInfoReadsProcAndBootFacts) {
-  auto info = agent_.guestInfoRequest().send().wait(io_.waitScope).getInfo();
+  auto resp = agent_.guestInfoRequest().send().wait(io_.waitScope);
+  auto info = resp.getInfo();
   EXPECT_GT(info.getMemTotalBytes(), 0u);
   EXPECT_GT(info.getAgentRssBytes(), 0u);
   EXPECT_EQ(info.getAgentStartNs(), 10u);
@@ -134,6 +136,13 @@ TEST_F(AgentServerTest, GarbageEndsTheSessionWithoutHurtingTheServer) {
   EXPECT_THROW(agent_.pingRequest().send().wait(io_.waitScope), kj::Exception);
   EXPECT_EQ(channel_->sessions(), 1u);
   // The channel loop is still alive (it has not rejected).
+  EXPECT_FALSE(serving_.poll(io_.waitScope));
+}
+
+TEST_F(AgentServerTest, OversizedMessageEndsTheSessionNotTheAgent) {
+  auto req = agent_.pingRequest();
+  req.initPayload(20u << 20);  // above the agent's 16 MiB message limit
+  EXPECT_THROW(req.send().wait(io_.waitScope), kj::Exception);
   EXPECT_FALSE(serving_.poll(io_.waitScope));
 }
 
