@@ -11,7 +11,8 @@
 # usage: build-image.sh OUT_DIR KATA_AGENT_BINARY
 #
 # Environment:
-#   KATA_GUEST_CACHE       download/extract cache (default ${XDG_CACHE_HOME:-~/.cache}/kata-guest)
+#   KATA_GUEST_CACHE       download/extract cache (default ${XDG_CACHE_HOME:-~/.cache}/kata-guest,
+#                          OUT_DIR/cache without a home directory)
 #   KATA_GUEST_KERNEL_PKG  kernel package (default: what linux-image-amd64 depends on). Not the
 #                          -cloud-amd64 flavour: it has no 9p.
 #   KATA_GUEST_COMPRESS    none (default, measured fastest under TCG) or gzip
@@ -28,7 +29,11 @@ out=$1
 agent=$2
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 modules_list=$here/modules.list
-cache=${KATA_GUEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kata-guest}
+if [ -n "${KATA_GUEST_CACHE:-}" ]; then cache=$KATA_GUEST_CACHE
+elif [ -n "${XDG_CACHE_HOME:-}" ]; then cache=$XDG_CACHE_HOME/kata-guest
+elif [ -n "${HOME:-}" ]; then cache=$HOME/.cache/kata-guest
+else cache=$out/cache
+fi
 compress=${KATA_GUEST_COMPRESS:-none}
 epoch=${SOURCE_DATE_EPOCH:-0}
 # Kernel command line the image is tuned for (docs/guest.md has the measurements). The agent reads
@@ -84,8 +89,10 @@ fi
 if ! deb_verified; then
   log "downloading $pkg $pkg_version"
   tmpdl=$(mktemp -d "$cache/debs/.dl.XXXXXX")
-  (cd "$tmpdl" && apt-get download -q "$pkg=$pkg_version" >/dev/null 2>&1) ||
-    { rm -rf "$tmpdl"; die "apt-get download $pkg=$pkg_version failed"; }
+  if ! dl_log=$(cd "$tmpdl" && apt-get download -q "$pkg=$pkg_version" 2>&1); then
+    rm -rf "$tmpdl"
+    die "apt-get download $pkg=$pkg_version failed: $dl_log"
+  fi
   got=$(ls "$tmpdl"/*.deb)
   [ "$(sha "$got")" = "$pkg_sha" ] || { rm -rf "$tmpdl"; die "$pkg: downloaded file does not match the archive's SHA256"; }
   mv "$got" "$deb"
