@@ -82,7 +82,8 @@ UniqueFd openChannel(const std::string& name, const ConsoleLog& log) {
     mountAll(earlyMounts());
     if (attachConsole()) log.setFd(STDERR_FILENO);
     log.info("kata-agent starting");
-    ::signal(SIGPIPE, SIG_IGN);
+    // Writes to a vanished peer must fail with EPIPE, not kill PID 1. Cannot fail for SIGPIPE.
+    (void)::signal(SIGPIPE, SIG_IGN);
     Reaper::captureSigchld();
 
     AgentBootInfo boot;
@@ -122,6 +123,7 @@ UniqueFd openChannel(const std::string& name, const ConsoleLog& log) {
       } catch (const kj::Exception& e) {
         // run() never resolves normally; an escape is a bug, but serving again beats dying.
         log.error("agent channel loop failed; restarting it", {{"error", e.getDescription().cStr()}});
+        ::usleep(100 * 1000);  // never spin, even on a bug
       }
     }
   } catch (const std::exception& e) {
