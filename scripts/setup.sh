@@ -13,6 +13,8 @@ packages=(
   libgtest-dev libgmock-dev googletest linux-libc-dev
   # what the runtime drives and what the tests compare against
   qemu-system-x86 qemu-utils runc cpio kmod jq util-linux iproute2 procps
+  # guest image pipeline (guest/build-image.sh): kernel .deb extraction, module and kernel decompression
+  xz-utils zstd
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,0 +1,173 @@
+// The Agent RPC server and its channel loop, over a socketpair instead of a virtio-serial port.
+#include "agent/agent_server.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <capnp/rpc-twoparty.h>
+#include <kj/async-io.h>
+
+#include "agent/channel.h"
+#include "agent/reaper.h"
+#include "common/error.h"
+#include "common/fd.h"
+
+namespace kata::agent {
+namespace {
+
+class RecordingHost final : public AgentHost {
+ public:
+  void requestPowerOff() override { ++powerOffs; }
+  int powerOffs = 0;
+};
+
+class AgentServerTest : public ::testing::Test {
+ protected:
+  // kj members' destructors are noexcept(false); gtest's base destructor is not.
+  ~AgentServerTest() noexcept override {}
+  void SetUp() override {
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+    agentEnd_ = UniqueFd(sv[0]);
+    hostEnd_ = UniqueFd(sv[1]);
+    boot_.identity = {"9.9.9", "abc123", "feedface", "6.1.0-test"};
+    boot_.modules.add({"virtio_ring", "virtio"});
+    boot_.modules.setLoading(true);
+    boot_.startNs = 10;
+    boot_.readyNs = 20;
+    channel_ = kj::heap<ChannelServer>(
+        *io_.lowLevelProvider, io_.provider->getTimer(), agentEnd_.get(),
+        [this]() -> capnp::Capability::Client { return kj::heap<AgentServer>(boot_, host_); }, log_);
+    serving_ = channel_->run().eagerlyEvaluate(nullptr);
+    stream_ = io_.lowLevelProvider->wrapSocketFd(hostEnd_.get());
+    client_ = kj::heap<capnp::TwoPartyClient>(*stream_);
+    agent_ = client_->bootstrap().castAs<ipc::agent::Agent>();
+  }
+
+  kj::AsyncIoContext io_ = kj::setupAsyncIo();
+  UniqueFd agentEnd_, hostEnd_;
+  ConsoleLog log_{-1};
+  AgentBootInfo boot_;
+  RecordingHost host_;
+  kj::Own<ChannelServer> channel_;
+  kj::Promise<void> serving_ = nullptr;
+  kj::Own<kj::AsyncIoStream> stream_;
+  kj::Own<capnp::TwoPartyClient> client_;
+  ipc::agent::Agent::Client agent_ = nullptr;
+};
+
+TEST_F(AgentServerTest, PingEchoesAndRefusesOversizedPayloads) {
+  auto req = agent_.pingRequest();
+  req.setPayload(kj::StringPtr("hello").asBytes());
+  auto resp = req.send().wait(io_.waitScope);
+  EXPECT_EQ(kj::str(resp.getPayload().asChars()), "hello");
+
+  auto big = agent_.pingRequest();
+  big.initPayload(kMaxPingPayload + 1);
+  EXPECT_THROW(big.send().wait(io_.waitScope), kj::Exception);
+  // The session survives the refused call.
+  EXPECT_NO_THROW(agent_.pingRequest().send().wait(io_.waitScope));
+}
+
+TEST_F(AgentServerTest, VersionReportsTheIdentity) {
+  auto resp = agent_.versionRequest().send().wait(io_.waitScope);
+  auto v = resp.getVersion();
+  EXPECT_EQ(kj::str(v.getAgentVersion()), "9.9.9");
+  EXPECT_EQ(kj::str(v.getAgentCommit()), "abc123");
+  EXPECT_EQ(kj::str(v.getBuildId()), "feedface");
+  EXPECT_EQ(kj::str(v.getKernelRelease()), "6.1.0-test");
+  EXPECT_EQ(v.getProtocolVersion(), ipc::agent::PROTOCOL_VERSION);
+}
+
+TEST_F(AgentServerTest, GuestInfoReadsProcAndBootFacts) {
+  auto resp = agent_.guestInfoRequest().send().wait(io_.waitScope);
+  auto info = resp.getInfo();
+  EXPECT_GT(info.getMemTotalBytes(), 0u);
+  EXPECT_GT(info.getAgentRssBytes(), 0u);
+  EXPECT_EQ(info.getAgentStartNs(), 10u);
+  EXPECT_EQ(info.getAgentReadyNs(), 20u);
+  ASSERT_EQ(info.getLoadedModules().size(), 2u);
+  EXPECT_EQ(kj::str(info.getLoadedModules()[1]), "virtio");
+  EXPECT_TRUE(info.getModulesLoading());
+}
+
+TEST_F(AgentServerTest, GuestInfoFailureIsAnRpcErrorNotACrash) {
+  boot_.procRoot = "/nonexistent-proc";
+  try {
+    agent_.guestInfoRequest().send().wait(io_.waitScope);
+    FAIL() << "guestInfo succeeded without /proc";
+  } catch (const kj::Exception& e) {
+    EXPECT_NE(std::string(e.getDescription().cStr()).find("/nonexistent-proc/meminfo"), std::string::npos)
+        << e.getDescription().cStr();
+  }
+}
+
+TEST_F(AgentServerTest, ShutdownAsksTheHostToPowerOff) {
+  agent_.shutdownRequest().send().wait(io_.waitScope);
+  EXPECT_EQ(host_.powerOffs, 1);
+}
+
+TEST_F(AgentServerTest, UnimplementedMethodsSayNotImplementedYet) {
+  auto check = [&](auto&& promise, const char* method) {
+    try {
+      promise.wait(io_.waitScope);
+      ADD_FAILURE() << method << " succeeded";
+    } catch (const kj::Exception& e) {
+      EXPECT_EQ(e.getType(), kj::Exception::Type::UNIMPLEMENTED) << method;
+      std::string d = e.getDescription().cStr();
+      EXPECT_NE(d.find("not implemented yet"), std::string::npos) << d;
+      EXPECT_NE(d.find(method), std::string::npos) << d;
+    }
+  };
+  check(agent_.createSandboxRequest().send(), "createSandbox");
+  check(agent_.destroySandboxRequest().send(), "destroySandbox");
+  check(agent_.createContainerRequest().send(), "createContainer");
+  check(agent_.containerRequest().send(), "container");
+  check(agent_.listContainersRequest().send(), "listContainers");
+}
+
+TEST_F(AgentServerTest, GarbageEndsTheSessionWithoutHurtingTheServer) {
+  agent_.pingRequest().send().wait(io_.waitScope);
+  // A segment table claiming 2^31 segments.
+  const char garbage[] = "\xff\xff\xff\x7f\x00\x00\x00\x00garbage";
+  ASSERT_EQ(::write(hostEnd_.get(), garbage, sizeof garbage), static_cast<ssize_t>(sizeof garbage));
+  EXPECT_THROW(agent_.pingRequest().send().wait(io_.waitScope), kj::Exception);
+  EXPECT_EQ(channel_->sessions(), 1u);
+  // The channel loop is still alive (it has not rejected).
+  EXPECT_FALSE(serving_.poll(io_.waitScope));
+}
+
+TEST_F(AgentServerTest, OversizedMessageEndsTheSessionNotTheAgent) {
+  auto req = agent_.pingRequest();
+  req.initPayload(20u << 20);  // above the agent's 16 MiB message limit
+  EXPECT_THROW(req.send().wait(io_.waitScope), kj::Exception);
+  EXPECT_FALSE(serving_.poll(io_.waitScope));
+}
+
+TEST(ReaperTest, ReapsOrphansAndReportsWatchedChildren) {
+  Reaper::captureSigchld();
+  auto io = kj::setupAsyncIo();
+  ConsoleLog log(-1);
+  Reaper reaper(io.unixEventPort, log);
+  pid_t watched = ::fork();
+  ASSERT_GE(watched, 0);
+  if (watched == 0) ::_exit(7);
+  auto exit = reaper.onExit(watched);
+  pid_t unwatched = ::fork();
+  ASSERT_GE(unwatched, 0);
+  if (unwatched == 0) ::_exit(0);
+  int status = io.provider->getTimer().timeoutAfter(10 * kj::SECONDS, kj::mv(exit)).wait(io.waitScope);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 7);
+  // The unwatched child gets reaped too (no zombie left for waitpid to find).
+  for (int i = 0; i < 1000 && reaper.orphansReaped() == 0; ++i)
+    io.provider->getTimer().afterDelay(5 * kj::MILLISECONDS).wait(io.waitScope);
+  EXPECT_EQ(reaper.orphansReaped(), 1u);
+  EXPECT_EQ(::waitpid(unwatched, nullptr, WNOHANG), -1);
+  EXPECT_EQ(errno, ECHILD);
+}
+
+}  // namespace
+}  // namespace kata::agent
