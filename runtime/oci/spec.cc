@@ -73,6 +73,24 @@ void checkDepth(const json& doc) {
   }
 }
 
+// A map key as it appears in an error path: control bytes escaped, length bounded, so a hostile key
+// cannot garble the terminal or log line the message ends up in.
+std::string keyForPath(std::string_view key) {
+  std::string out;
+  for (unsigned char c : key.substr(0, 128)) {
+    if (c < 0x20 || c == 0x7f) {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (key.size() > 128) out += "...";
+  return out;
+}
+
 // ---- scalar readers: each takes the value and its JSON path for the error message ----
 
 std::string readString(const json& v, const std::string& path) {
@@ -141,7 +159,7 @@ std::map<std::string, T> readMap(const json& v, const std::string& path, F readO
                   std::to_string(kMaxArrayLength) + " allowed");
   }
   std::map<std::string, T> out;
-  for (const auto& [key, value] : v.items()) out.emplace(key, readOne(value, path + "." + key));
+  for (const auto& [key, value] : v.items()) out.emplace(key, readOne(value, path + "." + keyForPath(key)));
   return out;
 }
 

@@ -82,6 +82,8 @@ TEST(OciErrorTest, TypeAndRangeErrors) {
        "hooks.prestart[0].timeout: must be an integer"},
       {"annotations value", [](json& d) { d["annotations"] = {{"a", "b"}, {"c", 1}}; },
        "annotations.c: must be a string"},
+      {"annotations key with control bytes", [](json& d) { d["annotations"] = {{"k\x1b]0;x\x07", 1}}; },
+       "annotations.k\\x1b]0;x\\x07: must be a string"},
       {"annotations array", [](json& d) { d["annotations"] = json::array(); }, "annotations: must be an object"},
       {"namespace type missing", [](json& d) { d["linux"]["namespaces"][1] = json::object(); },
        "linux.namespaces[1].type: is required"},
