@@ -3,6 +3,9 @@
 // members back over those unknown members.
 #include "runtime/oci/spec.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <limits>
 #include <type_traits>
 #include <utility>
@@ -1085,7 +1088,17 @@ nlohmann::json toJson(const Spec& s) {
 
 Spec loadBundleSpec(const std::string& bundleDir) {
   try {
-    std::string text = readFile(bundleDir + "/config.json", kMaxConfigBytes);
+    UniqueFd dir = openDir(bundleDir);
+    // Only a regular file: a FIFO or device named config.json would block or never end.
+    struct stat st {};
+    if (::fstatat(dir.get(), "config.json", &st, 0) != 0) {
+      if (errno == ENOENT) {
+        fail(ErrorKind::kNotFound, "JSON specification file not found in bundle " + bundleDir);
+      }
+      throwSysError(errno, "stat " + bundleDir + "/config.json");
+    }
+    if (!S_ISREG(st.st_mode)) fail(ErrorKind::kInvalidArgument, "not a regular file in bundle " + bundleDir);
+    std::string text = readFile(dir.get(), "config.json", kMaxConfigBytes);
     Spec spec = parseSpec(text);
     validateSpec(spec);
     return spec;

@@ -1,6 +1,7 @@
 // Every rejection names the JSON path and the reason, as one kata::Error(kInvalidArgument).
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <functional>
@@ -347,8 +348,24 @@ TEST_F(OciBundleTest, PrefixesErrorsWithTheFileName) {
 }
 
 TEST_F(OciBundleTest, MissingOrOversizedFile) {
-  std::string missing = loadError();
-  EXPECT_EQ(missing.rfind("config.json: ", 0), 0u) << missing;
+  EXPECT_EQ(loadError(), "config.json: JSON specification file not found in bundle " + dir_);
+  try {
+    loadBundleSpec(dir_);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kNotFound);
+  }
+  std::string noBundle = [&] {
+    try {
+      loadBundleSpec(dir_ + "/nonexistent");
+      return std::string();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+  }();
+  EXPECT_EQ(noBundle.rfind("config.json: ", 0), 0u) << noBundle;
+  ASSERT_EQ(::mkfifo((dir_ + "/config.json").c_str(), 0600), 0);
+  EXPECT_EQ(loadError(), "config.json: not a regular file in bundle " + dir_);  // and does not block
+  ASSERT_EQ(::unlink((dir_ + "/config.json").c_str()), 0);
   write(std::string(kMaxConfigBytes + 1, ' '));
   std::string big = loadError();
   EXPECT_EQ(big.rfind("config.json: ", 0), 0u) << big;
