@@ -131,6 +131,7 @@ TEST(OciErrorTest, SemanticErrors) {
        "ociVersion: unsupported version \"2.0.0\" (this runtime implements 1.x)"},
       {"root missing", [](json& d) { d.erase("root"); }, "root: is required (root must be specified)"},
       {"root path empty", [](json& d) { d["root"]["path"] = ""; }, "root.path: is required (root must be specified)"},
+      {"process missing", [](json& d) { d.erase("process"); }, "process: is required (Cwd property must not be empty)"},
       {"args empty", [](json& d) { d["process"]["args"] = json::array(); },
        "process.args: must not be empty (args must not be empty)"},
       {"args absent", [](json& d) { d["process"].erase("args"); },
@@ -289,14 +290,17 @@ TEST(OciErrorTest, SizeBounds) {
   EXPECT_EQ(errorOfText(big), "config: " + std::to_string(big.size()) + " bytes is larger than the 4194304 bytes allowed");
   // Nesting: 64 levels are fine, 65 are not, whether typed or unknown members.
   auto nested = [](int levels) {
-    return R"({"ociVersion":"1.0.2","root":{"path":"r"},"x":)" + std::string(levels - 1, '[') +
+    return R"({"ociVersion":"1.0.2","root":{"path":"r"},"process":{"user":{"uid":0,"gid":0},"args":["a"],"cwd":"/"},"x":)" +
+           std::string(levels - 1, '[') +
            std::string(levels - 1, ']') + "}";
   };
   EXPECT_EQ(errorOfText(nested(64)), "");
   EXPECT_EQ(errorOfText(nested(65)), "config: JSON nested deeper than 64 levels");
   EXPECT_EQ(errorOfText(std::string(3 << 20, '[')), "config: JSON nested deeper than 64 levels");
   // Brackets inside strings do not count.
-  EXPECT_EQ(errorOfText(R"({"ociVersion":"1.0.2","root":{"path":"r"},"x":")" + std::string(1000, '[') + "\\\"\"}"), "");
+  EXPECT_EQ(errorOfText(R"({"ociVersion":"1.0.2","root":{"path":"r"},"process":{"user":{"uid":0,"gid":0},"args":["a"],"cwd":"/"},"x":")" +
+                        std::string(1000, '[') + "\\\"\"}"),
+            "");
   // A typed array longer than the bound.
   json doc = base();
   doc["process"]["env"] = json::array();
