@@ -28,6 +28,11 @@
 
 #include "runtime/oci/hook.h"
 
+// Spec::linux mirrors the JSON member; the GNU dialects (-std=gnu++20) predefine a macro `linux`.
+#if defined(linux)
+#error "runtime/oci/spec.h needs ISO C++ (-std=c++20, CMAKE_CXX_EXTENSIONS OFF): gnu++ predefines `linux`"
+#endif
+
 namespace kata::oci {
 
 // Hard bounds on hostile input. A config.json larger than this is refused before parsing; JSON nested
