@@ -1,0 +1,41 @@
+// CONTRACT between the agent's container manager (agent/container_manager*, which clones processes,
+// joins namespaces and tracks them) and the OCI set-up pipeline (agent/container/*, which turns an OCI
+// spec into the state of one process right before execve). Both sides may add members; none renamed.
+//
+// Order inside a new container's init process (after clone with the spec's namespaces, and after the
+// parent wrote uid/gid maps when a user namespace is asked for):
+//   1. setupRootfs(spec, rootfs)   mount namespace: propagation, rootfs bind, OCI mounts, devices,
+//                                  /dev symlinks, pivot_root, maskedPaths, readonlyPaths, readonly root
+//   2. setupProcess(spec.linux + process) hostname/domainname (when a UTS ns is new), sysctl,
+//                                  oomScoreAdj, rlimits, setgroups/setgid/setuid, umask, capabilities,
+//                                  no_new_privs, cwd, env, seccomp (last, after everything needing
+//                                  syscalls the profile may deny), then execve.
+// An exec'd process (kata-ctl exec) runs only step 2 after setns into the container's namespaces and
+// cgroup.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "runtime/oci/spec.h"
+
+namespace kata::agent {
+
+// Prepares the container's mount namespace and pivots into it. Runs in the container's init process,
+// which is already in its new mount namespace. rootfs is the guest path of the container's root
+// (e.g. /run/kata/shared/<container>/rootfs). Throws kata::Error naming the failing mount/path.
+void setupRootfs(const oci::Spec& spec, const std::string& rootfs);
+
+struct ProcessSetup {
+  const oci::Process* process = nullptr;  // the process to run (spec.process or an exec's process)
+  const oci::Spec* spec = nullptr;        // for linux.* (seccomp, sysctl, hostname, namespaces)
+  bool newUts = false;                    // set hostname/domainname
+  bool applySysctl = false;               // only for the container's init
+};
+
+// Applies every per-process OCI setting and execs process.args[0] (PATH lookup in process.env as runc
+// does). Never returns: throws kata::Error on failure before the exec (the caller reports it to the
+// parent over its sync pipe and _exits).
+[[noreturn]] void setupProcessAndExec(const ProcessSetup& setup);
+
+}  // namespace kata::agent
