@@ -1,0 +1,55 @@
+// What every verb runs against: the global flags, the logger, and (opened on first use) the
+// configuration and the container state store under --root. main() builds one per invocation.
+#pragma once
+
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/log.h"
+
+namespace kata::ctl {
+
+struct GlobalOptions {
+  bool debug = false;
+  std::string log;             // empty: standard error
+  std::string logFormat = "text";
+  std::string root;            // empty: defaultRoot()
+  std::string criu = "criu";   // accepted for compatibility; checkpoint/restore are not supported
+  bool systemdCgroup = false;
+  std::string rootless = "auto";
+  std::string config;          // path of the toml configuration; empty: KATA_CTL_CONFIG, then defaults
+  bool version = false;
+};
+
+// /run/kata-ctl for root, $XDG_RUNTIME_DIR/kata-ctl otherwise (empty when that is unset).
+std::string defaultRoot();
+
+class Context {
+ public:
+  Context(GlobalOptions options, std::string argv0, Logger logger, std::ostream& out);
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  const GlobalOptions& options() const { return options_; }
+  const std::string& argv0() const { return argv0_; }
+  std::ostream& out() { return out_; }
+
+  // The logger; carries the container field once a verb has named its container.
+  const Logger& log() const { return logger_; }
+  void setContainer(const std::string& id);
+
+  // The absolute state root (--root or the default). Throws when none can be determined.
+  std::string root() const;
+
+ private:
+  GlobalOptions options_;
+  std::string argv0_;
+  Logger baseLogger_;
+  Logger logger_;
+  std::ostream& out_;
+};
+
+}  // namespace kata::ctl
