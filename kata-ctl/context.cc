@@ -7,15 +7,9 @@
 #include <ostream>
 
 #include "common/error.h"
+#include "runtime/store/fs_store.h"
 
 namespace kata::ctl {
-
-std::string defaultRoot() {
-  if (::geteuid() == 0) return "/run/kata-ctl";
-  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
-  if (xdg == nullptr || *xdg == '\0') return {};
-  return std::string(xdg) + "/kata-ctl";
-}
 
 Context::Context(GlobalOptions options, std::string argv0, Logger logger, std::ostream& out)
     : options_(std::move(options)),
@@ -29,12 +23,15 @@ Context::~Context() = default;
 void Context::setContainer(const std::string& id) { logger_ = baseLogger_.with("container", id); }
 
 std::string Context::root() const {
-  std::string root = options_.root.empty() ? defaultRoot() : options_.root;
-  if (root.empty()) {
-    fail(ErrorKind::kInvalidArgument,
-         "no state root: XDG_RUNTIME_DIR is not set for this non-root user; pass --root DIR");
-  }
+  std::string root = options_.root.empty() ? state::defaultStateRoot() : options_.root;
   return std::filesystem::absolute(root).lexically_normal().string();
+}
+
+state::ContainerStore& Context::store() {
+  if (!store_) {
+    store_ = std::make_unique<state::ContainerStore>(std::make_unique<store::FsMetadataStore>(root()));
+  }
+  return *store_;
 }
 
 }  // namespace kata::ctl

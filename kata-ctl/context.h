@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/log.h"
+#include "runtime/state/container_store.h"
 
 namespace kata::ctl {
 
@@ -22,9 +23,6 @@ struct GlobalOptions {
   std::string config;          // path of the toml configuration; empty: KATA_CTL_CONFIG, then defaults
   bool version = false;
 };
-
-// /run/kata-ctl for root, $XDG_RUNTIME_DIR/kata-ctl otherwise (empty when that is unset).
-std::string defaultRoot();
 
 class Context {
  public:
@@ -41,8 +39,11 @@ class Context {
   const Logger& log() const { return logger_; }
   void setContainer(const std::string& id);
 
-  // The absolute state root (--root or the default). Throws when none can be determined.
+  // The absolute state root (--root, else state::defaultStateRoot()). Throws when none can be
+  // determined.
   std::string root() const;
+  // The container store under root(), opened (and the root created, mode 0700) on first use.
+  state::ContainerStore& store();
 
  private:
   GlobalOptions options_;
@@ -50,6 +51,7 @@ class Context {
   Logger baseLogger_;
   Logger logger_;
   std::ostream& out_;
+  std::unique_ptr<state::ContainerStore> store_;
 };
 
 }  // namespace kata::ctl
