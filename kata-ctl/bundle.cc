@@ -12,6 +12,16 @@
 #include "runtime/state/container_state.h"
 
 namespace kata::ctl {
+namespace {
+
+// Go prints errno texts in lower case ("no such file or directory"); engines compare runc's.
+std::string goStrerror(int err) {
+  std::string s = std::strerror(err);
+  if (!s.empty() && s[0] >= 'A' && s[0] <= 'Z') s[0] = static_cast<char>(s[0] - 'A' + 'a');
+  return s;
+}
+
+}  // namespace
 
 void addBundleFlags(CLI::App& app, CreateFlags& f) {
   addStringFlag(app, "-b,--bundle", f.bundle,
@@ -35,12 +45,13 @@ void addCreateTailFlags(CLI::App& app, CreateFlags& f) {
 
 oci::Spec validateCreate(Context& ctx, const std::string& id, const CreateFlags& flags, bool detach) {
   namespace fs = std::filesystem;
+  (void)ctx.config();  // a broken configuration is reported before anything else
   const std::string bundle = fs::absolute(flags.bundle.empty() ? "." : flags.bundle).lexically_normal().string();
   struct stat st {};
   if (::stat(bundle.c_str(), &st) != 0) {
     // runc chdirs into the bundle first; keep its wording.
     fail(ErrorKind::kNotFound, "chdir " + (flags.bundle.empty() ? std::string(".") : flags.bundle) + ": " +
-                                   std::strerror(errno));
+                                   goStrerror(errno));
   }
   if (!S_ISDIR(st.st_mode)) fail(ErrorKind::kInvalidArgument, "chdir " + flags.bundle + ": not a directory");
   if (!fs::exists(bundle + "/config.json")) {
@@ -57,7 +68,7 @@ oci::Spec validateCreate(Context& ctx, const std::string& id, const CreateFlags&
   if (rootfs.is_relative()) rootfs = fs::path(bundle) / rootfs;
   struct stat rst {};
   if (::stat(rootfs.c_str(), &rst) != 0) {
-    fail(ErrorKind::kInvalidArgument, "invalid rootfs: stat " + rootfs.string() + ": " + std::strerror(errno));
+    fail(ErrorKind::kInvalidArgument, "invalid rootfs: stat " + rootfs.string() + ": " + goStrerror(errno));
   }
   if (!S_ISDIR(rst.st_mode)) {
     fail(ErrorKind::kInvalidArgument, "invalid rootfs: " + rootfs.string() + " is not a directory");

@@ -27,8 +27,22 @@ std::string Context::root() const {
   return std::filesystem::absolute(root).lexically_normal().string();
 }
 
+const config::RuntimeConfig& Context::config() {
+  if (!config_) {
+    std::optional<std::string> flag;
+    if (!options_.config.empty()) flag = options_.config;
+    config_ = config::loadConfig(config::ConfigSources::fromEnvironment(flag));
+  }
+  return *config_;
+}
+
 state::ContainerStore& Context::store() {
   if (!store_) {
+    if (config().runtime.stateStore != config::StateStoreKind::kFilesystem) {
+      fail(ErrorKind::kNotSupported, "state store \"" + config::stateStoreName(config().runtime.stateStore) +
+                                         "\" (configured in " + config().source +
+                                         ") is not implemented in this build; use \"filesystem\"");
+    }
     store_ = std::make_unique<state::ContainerStore>(std::make_unique<store::FsMetadataStore>(root()));
   }
   return *store_;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/log.h"
+#include "runtime/config/config.h"
 #include "runtime/state/container_store.h"
 
 namespace kata::ctl {
@@ -42,7 +43,10 @@ class Context {
   // The absolute state root (--root, else state::defaultStateRoot()). Throws when none can be
   // determined.
   std::string root() const;
-  // The container store under root(), opened (and the root created, mode 0700) on first use.
+  // The configuration: --config, else $KATA_CTL_CONFIG, else the system file, else the embedded
+  // default (runtime/config/config.h). Loaded on first use.
+  const config::RuntimeConfig& config();
+  // The container store under root() (the kind the configuration selects), opened (and the root created, mode 0700) on first use.
   state::ContainerStore& store();
 
  private:
@@ -51,6 +55,7 @@ class Context {
   Logger baseLogger_;
   Logger logger_;
   std::ostream& out_;
+  std::optional<config::RuntimeConfig> config_;
   std::unique_ptr<state::ContainerStore> store_;
 };
 

@@ -77,6 +77,17 @@ std::vector<std::string> reorderArgs(const std::map<std::string, const CLI::Opti
   return flags;
 }
 
+// "--name=value" keeps CLI11 from reading a value that starts with '-' as an option; an empty value
+// must be a separate argument, or CLI11 takes the next item as the value of "--name=".
+void pushValue(std::vector<std::string>& out, const std::string& flag, const std::string& value) {
+  if (value.empty()) {
+    out.push_back(flag);
+    out.push_back("");
+  } else {
+    out.push_back(flag + "=" + value);
+  }
+}
+
 }  // namespace
 
 CLI::Option* addBoolFlag(CLI::App& app, const std::string& names, bool& dest, const std::string& usage) {
@@ -194,9 +205,9 @@ GoFlagsResult parseGoFlags(const CLI::App& app, const std::vector<std::string>& 
       // Go keeps the last setting; CLI11 only needs to see the flag when it ends up true.
       if (values.back() == "true") result.canonical.push_back(flag);
     } else if (kind == kKindStringSlice || kind == kKindInt64Slice) {
-      for (const auto& v : values) result.canonical.push_back(flag + "=" + v);
+      for (const auto& v : values) pushValue(result.canonical, flag, v);
     } else {
-      result.canonical.push_back(flag + "=" + values.back());
+      pushValue(result.canonical, flag, values.back());
     }
   }
   return result;

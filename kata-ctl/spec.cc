@@ -17,6 +17,16 @@
 namespace kata::ctl {
 namespace {
 
+// Go prints errno texts in lower case ("no such file or directory"); engines compare runc's.
+std::string goStrerror(int err) {
+  std::string s = std::strerror(err);
+  if (!s.empty() && s[0] >= 'A' && s[0] <= 'Z') s[0] = static_cast<char>(s[0] - 'A' + 'a');
+  return s;
+}
+
+}  // namespace
+namespace {
+
 class SpecCommand : public Command {
  public:
   SpecCommand()
@@ -39,7 +49,7 @@ class SpecCommand : public Command {
     if (!bundle_.empty()) {
       dir.reset(::open(bundle_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
       // runc chdirs into the bundle; its error names that step.
-      if (!dir) fail(ErrorKind::kNotFound, "chdir " + bundle_ + ": " + std::strerror(errno));
+      if (!dir) fail(ErrorKind::kNotFound, "chdir " + bundle_ + ": " + goStrerror(errno));
       dirfd = dir.get();
     }
     // O_EXCL makes "never overwrite" atomic: no window between the check and the write.
