@@ -3,6 +3,9 @@
 // members back over those unknown members.
 #include "runtime/oci/spec.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <limits>
 #include <type_traits>
 #include <utility>
@@ -73,6 +76,24 @@ void checkDepth(const json& doc) {
   }
 }
 
+// A map key as it appears in an error path: control bytes escaped, length bounded, so a hostile key
+// cannot garble the terminal or log line the message ends up in.
+std::string keyForPath(std::string_view key) {
+  std::string out;
+  for (unsigned char c : key.substr(0, 128)) {
+    if (c < 0x20 || c == 0x7f) {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (key.size() > 128) out += "...";
+  return out;
+}
+
 // ---- scalar readers: each takes the value and its JSON path for the error message ----
 
 std::string readString(const json& v, const std::string& path) {
@@ -141,7 +162,7 @@ std::map<std::string, T> readMap(const json& v, const std::string& path, F readO
                   std::to_string(kMaxArrayLength) + " allowed");
   }
   std::map<std::string, T> out;
-  for (const auto& [key, value] : v.items()) out.emplace(key, readOne(value, path + "." + key));
+  for (const auto& [key, value] : v.items()) out.emplace(key, readOne(value, path + "." + keyForPath(key)));
   return out;
 }
 
@@ -1067,7 +1088,17 @@ nlohmann::json toJson(const Spec& s) {
 
 Spec loadBundleSpec(const std::string& bundleDir) {
   try {
-    std::string text = readFile(bundleDir + "/config.json", kMaxConfigBytes);
+    UniqueFd dir = openDir(bundleDir);
+    // Only a regular file: a FIFO or device named config.json would block or never end.
+    struct stat st {};
+    if (::fstatat(dir.get(), "config.json", &st, 0) != 0) {
+      if (errno == ENOENT) {
+        fail(ErrorKind::kNotFound, "JSON specification file not found in bundle " + bundleDir);
+      }
+      throwSysError(errno, "stat " + bundleDir + "/config.json");
+    }
+    if (!S_ISREG(st.st_mode)) fail(ErrorKind::kInvalidArgument, "not a regular file in bundle " + bundleDir);
+    std::string text = readFile(dir.get(), "config.json", kMaxConfigBytes);
     Spec spec = parseSpec(text);
     validateSpec(spec);
     return spec;

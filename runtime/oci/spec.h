@@ -28,6 +28,11 @@
 
 #include "runtime/oci/hook.h"
 
+// Spec::linux mirrors the JSON member; the GNU dialects (-std=gnu++20) predefine a macro `linux`.
+#if defined(linux)
+#error "runtime/oci/spec.h needs ISO C++ (-std=c++20, CMAKE_CXX_EXTENSIONS OFF): gnu++ predefines `linux`"
+#endif
+
 namespace kata::oci {
 
 // Hard bounds on hostile input. A config.json larger than this is refused before parsing; JSON nested
@@ -353,8 +358,9 @@ Spec specFromJson(const nlohmann::json& doc);
 nlohmann::json toJson(const Spec& spec);
 
 // Semantic checks beyond types, after runc's (libcontainer/specconv + configs/validate): ociVersion
-// and root.path present, process.args non-empty, cwd and mount destinations absolute, namespace
-// types known and unique, rlimit/capability/seccomp names known, id mappings consistent, ...
+// (1.x) and root.path present, process present (runc refuses to create without one), args non-empty,
+// cwd and mount destinations absolute, namespace types known and unique, rlimit/capability/seccomp
+// names known, id mappings consistent, paths that become file names (sysctl, unified) confined, ...
 void validateSpec(const Spec& spec);
 
 // Reads <bundleDir>/config.json (bounded), parses and validates it. Errors say "config.json: ...".

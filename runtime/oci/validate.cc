@@ -419,7 +419,10 @@ void validateSpec(const Spec& spec) {
   if (!spec.root) bad("root", "is required (root must be specified)");
   if (spec.root->path.empty()) bad("root.path", "is required (root must be specified)");
   if (hasNul(spec.root->path)) bad("root.path", "must not contain a NUL byte");
-  if (spec.process) validateProcess(*spec.process);
+  // OPTIONAL in the spec until `start`, but runc refuses to create a container without one, and so
+  // does every caller of this runtime.
+  if (!spec.process) bad("process", "is required (Cwd property must not be empty)");
+  validateProcess(*spec.process);
   if (spec.hostname && hasNul(*spec.hostname)) bad("hostname", "must not contain a NUL byte");
   if (spec.hostname && spec.hostname->size() > 64) bad("hostname", "must be at most 64 bytes");
   if (spec.domainname && spec.domainname->size() > 64) bad("domainname", "must be at most 64 bytes");
