@@ -230,7 +230,16 @@ Policy loadPolicy(const std::string& path) {
                                            "): refusing it (chmod go-w " + path + ")");
   std::string::size_type slash = path.rfind('/');
   checkSecureDir(slash == std::string::npos || slash == 0 ? (slash == 0 ? "/" : ".") : path.substr(0, slash));
-  return parsePolicy(readFile(fd.get(), "", kMaxPolicyBytes), path);
+  std::string text;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = KATA_SYSCALL(::read(fd.get(), buf, sizeof buf), path);
+    if (n == 0) break;
+    if (text.size() + static_cast<size_t>(n) > kMaxPolicyBytes)
+      fail(ErrorKind::kInvalidArgument, "policy " + path + " is larger than 1 MiB");
+    text.append(buf, static_cast<size_t>(n));
+  }
+  return parsePolicy(text, path);
 }
 
 void checkSecureDir(const std::string& path) {

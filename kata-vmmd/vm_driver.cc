@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "common/fs.h"
 #include "ipc/peer_creds.h"
 #include "kata-vmmd/qemu_config.h"
 
@@ -209,8 +210,12 @@ void QemuVm::launch() {
     qmp_.emplace(QmpClient::connect(qmpPath_, deadlineIn(std::chrono::seconds(10))));
   } catch (const Error& e) {
     auto st = waitForExit(deadlineIn(std::chrono::milliseconds(200)));
+    // The run dir goes away with the failed create: quote the end of QEMU's own words.
+    std::string tail = readFileIfExists(AT_FDCWD, options_.qemuLogPath, 1 << 20).value_or("");
+    if (tail.size() > 1024) tail = tail.substr(tail.size() - 1024);
+    while (!tail.empty() && tail.back() == '\n') tail.pop_back();
     fail(ErrorKind::kSystem, "QEMU for " + config_.id + (st.exited ? " exited at start-up" : " did not answer on QMP") +
-                                 " (see " + options_.qemuLogPath + "): " + e.what());
+                                 ": " + e.what() + (tail.empty() ? "" : "; QEMU said: " + tail));
   }
 }
 
