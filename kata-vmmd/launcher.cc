@@ -1,0 +1,262 @@
+#include "kata-vmmd/launcher.h"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "common/error.h"
+#include "security/caps.h"
+#include "security/child_step.h"
+#include "security/fds.h"
+#include "security/no_new_privs.h"
+#include "security/rlimits.h"
+#include "security/validate.h"
+
+namespace kata::vmmd {
+namespace {
+
+enum ChildStep : int {
+  kSignals = 1, kSetsid, kStdio, kCloseFds, kCgroup, kNetns, kRlimits, kBoundingSet, kIdentity,
+  kCapClear, kNoNewPrivs, kPassFds, kExec,
+};
+
+const char* childStepName(int step) {
+  switch (step) {
+    case kSignals: return "resetting signals";
+    case kSetsid: return "setsid";
+    case kStdio: return "redirecting stdio to the log";
+    case kCloseFds: return "closing inherited file descriptors";
+    case kCgroup: return "joining the cgroup";
+    case kNetns: return "joining the network namespace (setns)";
+    case kRlimits: return "setting resource limits";
+    case kBoundingSet: return "dropping the capability bounding set";
+    case kIdentity: return "switching to the VM's uid/gid (setgroups/setresgid/setresuid)";
+    case kCapClear: return "clearing capabilities";
+    case kNoNewPrivs: return "setting no_new_privs";
+    case kPassFds: return "passing file descriptors";
+    case kExec: return "execve";
+  }
+  return "unknown step";
+}
+
+// Everything the child needs, prepared by the parent as plain data.
+struct ChildPlan {
+  security::FdPlan fds;
+  security::RlimitPlan rlimits;
+  security::CapPlan caps;
+  security::IdentityPlan identity;
+  int cgroupProcs[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
+  size_t cgroupCount = 0;
+  int netnsFd = -1;
+  int errorPipe = -1;
+  const char* path = nullptr;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+};
+
+[[noreturn]] void childFail(const ChildPlan& plan, int step, int err) noexcept {
+  security::ChildFailure f{step, err};
+  (void)!::write(plan.errorPipe, &f, sizeof f);
+  ::_exit(127);
+}
+
+// Formats a pid into buf without allocating; returns the length.
+size_t formatPid(pid_t pid, char* buf) {
+  char tmp[16];
+  size_t n = 0;
+  unsigned v = static_cast<unsigned>(pid);
+  do {
+    tmp[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v && n < sizeof tmp);
+  for (size_t i = 0; i < n; ++i) buf[i] = tmp[n - 1 - i];
+  return n;
+}
+
+[[noreturn]] void runChild(const ChildPlan& plan) noexcept {
+  // C1: signals. The daemon may block signals (signalfd) or ignore SIGPIPE; QEMU expects defaults.
+  sigset_t none;
+  sigemptyset(&none);
+  if (::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, nullptr, _NSIG / 8) < 0) childFail(plan, kSignals, errno);
+  for (int sig = 1; sig < _NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    struct sigaction sa {};
+    sa.sa_handler = SIG_DFL;
+    (void)::sigaction(sig, &sa, nullptr);  // EINVAL for the signals glibc reserves: nothing to reset
+  }
+  // C2
+  if (::setsid() < 0) childFail(plan, kSetsid, errno);
+  // C3, C4
+  if (int e = security::applyFdStdio(plan.fds)) childFail(plan, kStdio, e);
+  if (int e = security::applyFdClose(plan.fds)) childFail(plan, kCloseFds, e);
+  // C5
+  char pidText[16];
+  size_t pidLen = formatPid(static_cast<pid_t>(::syscall(SYS_getpid)), pidText);
+  for (size_t i = 0; i < plan.cgroupCount; ++i)
+    if (::write(plan.cgroupProcs[i], pidText, pidLen) < 0) childFail(plan, kCgroup, errno);
+  // C6
+  if (plan.netnsFd >= 0 && ::setns(plan.netnsFd, CLONE_NEWNET) < 0) childFail(plan, kNetns, errno);
+  // C7-C11
+  if (int e = security::applyRlimits(plan.rlimits)) childFail(plan, kRlimits, e);
+  if (int e = security::applyBoundingSetDrop(plan.caps)) childFail(plan, kBoundingSet, e);
+  if (int e = security::applyIdentity(plan.identity)) childFail(plan, kIdentity, e);
+  if (int e = security::applyCapClear()) childFail(plan, kCapClear, e);
+  if (int e = security::applyNoNewPrivs()) childFail(plan, kNoNewPrivs, e);
+  // C12
+  if (int e = security::applyFdPass(plan.fds)) childFail(plan, kPassFds, e);
+  ::execve(plan.path, plan.argv, plan.envp);
+  childFail(plan, kExec, errno);
+}
+
+std::vector<char*> cStrings(const std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (const auto& s : v) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+}  // namespace
+
+LaunchedProcess launchJailed(const LaunchSpec& spec, const Logger& log) {
+  // P1: validation.
+  security::validateSandboxId(spec.sandboxId);
+  if (spec.argv.empty()) fail(ErrorKind::kInvalidArgument, "launcher: empty argv");
+  security::validateExecutable(spec.argv[0]);
+  security::validateAbsolutePath(spec.logPath, "log path");
+  for (const auto& e : spec.env)
+    if (e.find('=') == std::string::npos || e.front() == '=')
+      fail(ErrorKind::kInvalidArgument, "launcher: environment entry \"" + e + "\" is not NAME=value");
+  ChildPlan plan;
+  plan.identity = security::prepareIdentity(spec.identity);
+  plan.rlimits = security::prepareRlimits(spec.rlimits);
+  plan.caps = security::prepareCapDrop();
+  plan.netnsFd = spec.netnsFd;
+
+  // P2: cgroup.
+  std::optional<security::Cgroup> cgroup;
+  std::vector<UniqueFd> procsFds;
+  if (spec.cgroup) {
+    cgroup = security::Cgroup::create(spec.cgroup->layout, spec.cgroup->parent, spec.sandboxId, spec.cgroup->limits);
+    procsFds = cgroup->openProcsFiles();
+    if (procsFds.size() > std::size(plan.cgroupProcs)) fail(ErrorKind::kInternal, "launcher: too many cgroup hierarchies");
+    for (const auto& fd : procsFds) plan.cgroupProcs[plan.cgroupCount++] = fd.get();
+  }
+  auto undoCgroup = [&]() noexcept {
+    if (!cgroup) return;
+    try {
+      cgroup->remove();
+    } catch (...) {  // the launch error is the one to report
+    }
+  };
+  try {
+    // P3: log, stdin, the error pipe, every child step as data.
+    UniqueFd logFd(KATA_SYSCALL(::open(spec.logPath.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600),
+                                spec.logPath));
+    UniqueFd devNull(KATA_SYSCALL(::open("/dev/null", O_RDONLY | O_CLOEXEC), "/dev/null"));
+    int pipeFds[2];
+    KATA_SYSCALL(::pipe2(pipeFds, O_CLOEXEC), "launcher error pipe");
+    UniqueFd errRead(pipeFds[0]), errWrite(pipeFds[1]);
+    plan.errorPipe = errWrite.get();
+    std::vector<int> plumbing = {logFd.get(), devNull.get(), errWrite.get(), spec.netnsFd};
+    for (const auto& fd : procsFds) plumbing.push_back(fd.get());
+    if (spec.netnsFd >= 0 && !(::fcntl(spec.netnsFd, F_GETFD) & FD_CLOEXEC))
+      fail(ErrorKind::kInvalidArgument, "launcher: the netns fd must be O_CLOEXEC");
+    plan.fds = security::prepareFds(devNull.get(), logFd.get(), spec.passFds, plumbing);
+    std::vector<char*> argv = cStrings(spec.argv);
+    std::vector<char*> envp = cStrings(spec.env);
+    plan.path = spec.argv[0].c_str();
+    plan.argv = argv.data();
+    plan.envp = envp.data();
+
+    // P4: clone3 with a pidfd. Raw clone3 runs no atfork handlers: the child must stay in runChild.
+    int pidfd = -1;
+    struct clone_args args {};
+    args.flags = CLONE_PIDFD;
+    args.pidfd = reinterpret_cast<__u64>(&pidfd);
+    args.exit_signal = SIGCHLD;
+    long pid = KATA_SYSCALL(::syscall(SYS_clone3, &args, sizeof args), "clone3 for sandbox " + spec.sandboxId);
+    if (pid == 0) runChild(plan);
+    // From here the process owns the cgroup: if the launch fails it is reaped and the cgroup removed.
+    LaunchedProcess proc(static_cast<pid_t>(pid), UniqueFd(pidfd), std::move(cgroup));
+    cgroup.reset();
+
+    // P5: the child's verdict.
+    errWrite.reset();
+    security::ChildFailure failure{};
+    ssize_t n;
+    do {
+      n = ::read(errRead.get(), &failure, sizeof failure);
+    } while (n < 0 && errno == EINTR);
+    if (n != 0) {
+      proc.wait(deadlineIn(std::chrono::seconds(5)));
+      try {
+        proc.cleanup();
+      } catch (...) {  // the launch error is the one to report
+      }
+      std::string what = n == static_cast<ssize_t>(sizeof failure)
+                             ? std::string(childStepName(failure.step)) + ": " + std::strerror(failure.err)
+                             : "the child died without a report";
+      fail(failure.err == EPERM || failure.err == EACCES ? ErrorKind::kPermissionDenied : ErrorKind::kSystem,
+           "launching " + spec.argv[0] + " for sandbox " + spec.sandboxId + " failed while " + what);
+    }
+    log.info("launched " + spec.argv[0] + " for sandbox " + spec.sandboxId + " as pid " + std::to_string(pid) +
+             " uid " + std::to_string(spec.identity.uid) +
+             (proc.cgroup() ? " in cgroup " + proc.cgroup()->relativePath() : ""));
+    return proc;
+  } catch (...) {
+    undoCgroup();
+    throw;
+  }
+}
+
+LaunchedProcess::~LaunchedProcess() {
+  if (released_ || pid_ <= 0 || exit_.exited || !pidfd_) return;
+  (void)::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+  siginfo_t info{};
+  (void)::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED);
+}
+
+ExitStatus LaunchedProcess::wait(Deadline deadline) {
+  if (exit_.exited) return exit_;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    struct pollfd p {pidfd_.get(), POLLIN, 0};
+    int n = ::poll(&p, 1, left.count() > 0 ? static_cast<int>(std::min<long>(left.count(), 60000)) : 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throwSysError(errno, "poll on pidfd of " + std::to_string(pid_));
+    if (n == 0) {
+      if (std::chrono::steady_clock::now() >= deadline) return exit_;
+      continue;
+    }
+    siginfo_t info{};
+    KATA_SYSCALL(::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED), "waitid " + std::to_string(pid_));
+    exit_.exited = true;
+    if (info.si_code == CLD_EXITED) exit_.code = info.si_status;
+    else exit_.signal = info.si_status;
+    return exit_;
+  }
+}
+
+void LaunchedProcess::signal(int sig) {
+  if (exit_.exited) fail(ErrorKind::kFailedPrecondition, "process " + std::to_string(pid_) + " has exited");
+  KATA_SYSCALL(::syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0), "pidfd_send_signal " + std::to_string(pid_));
+}
+
+void LaunchedProcess::cleanup() {
+  if (!exit_.exited) fail(ErrorKind::kFailedPrecondition, "process " + std::to_string(pid_) + " is still running");
+  if (cgroup_) {
+    cgroup_->remove();
+    cgroup_.reset();
+  }
+}
+
+void LaunchedProcess::release() { released_ = true; }
+
+}  // namespace kata::vmmd

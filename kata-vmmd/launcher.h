@@ -1,0 +1,94 @@
+// The jailed launcher: starts a hypervisor process with the least the host can give it. One ordered
+// pipeline (docs/vmmd.md, "Launch pipeline", says why each step is where it is):
+//
+//   parent (kata-vmmd, may be multi-threaded; everything that allocates or can be validated):
+//     P1 validate the sandbox id, program path, uid/gid, passed fds, log path
+//     P2 create the sandbox's cgroup (limits written) and open its cgroup.procs files
+//     P3 open the log (stdout/stderr) and /dev/null (stdin); prepare every child step as plain data
+//     P4 clone3(CLONE_PIDFD): the child, and a pidfd that names it for as long as we hold it
+//   child (raw system calls only, no allocation; a failure is sent to the parent as step + errno):
+//     C1 reset signal mask and dispositions (the daemon's are not QEMU's)
+//     C2 setsid: leave the daemon's session, so a signal to the daemon's group does not reach QEMU
+//     C3 stdio: stdin /dev/null, stdout+stderr the per-sandbox log
+//     C4 close every inherited fd except the passed ones (close_range over the gaps)
+//     C5 join the cgroup (write our pid to each cgroup.procs)
+//     C6 join the network namespace (setns), when given
+//     C7 resource limits (before the uid change: raising a hard limit needs the privilege)
+//     C8 empty the capability bounding set (needs CAP_SETPCAP, so before the uid change)
+//     C9 setgroups, setresgid, setresuid to the VM's identity
+//     C10 clear ambient, permitted, effective, inheritable capabilities
+//     C11 PR_SET_NO_NEW_PRIVS
+//     C12 clear FD_CLOEXEC on the passed fds, execve with an empty (or given) environment
+//   parent again:
+//     P5 read the error pipe: EOF means exec succeeded; a report means the step that failed
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/fd.h"
+#include "common/log.h"
+#include "kata-vmmd/hypervisor.h"
+#include "security/cgroup.h"
+#include "security/identity.h"
+
+namespace kata::vmmd {
+
+struct CgroupSpec {
+  security::CgroupLayout layout;
+  std::string parent = "kata";  // below each hierarchy's mount point
+  security::CgroupLimits limits;
+};
+
+struct LaunchSpec {
+  std::string sandboxId;
+  std::vector<std::string> argv;  // argv[0]: absolute path of the program
+  std::vector<std::string> env;   // the child's whole environment ("K=V"); empty by default
+  security::IdentitySpec identity;
+  std::vector<int> passFds;       // kept open at the same numbers in the child
+  std::string logPath;            // stdout and stderr, appended; created 0600 if missing
+  std::optional<CgroupSpec> cgroup;
+  int netnsFd = -1;               // an open /proc/<pid>/ns/net or bind mount, -1: stay in ours
+  std::map<int, rlimit> rlimits;  // e.g. security::defaultQemuRlimits()
+};
+
+// A launched process, tracked by pidfd (no pid reuse race). Owns its cgroup: cleanup() removes it
+// once the process is gone.
+class LaunchedProcess {
+ public:
+  LaunchedProcess(pid_t pid, UniqueFd pidfd, std::optional<security::Cgroup> cgroup)
+      : pid_(pid), pidfd_(std::move(pidfd)), cgroup_(std::move(cgroup)) {}
+  LaunchedProcess(LaunchedProcess&&) = default;
+  LaunchedProcess& operator=(LaunchedProcess&&) = default;
+  // Kills and reaps a process that was never waited for: no zombies, no orphaned VMs from a
+  // half-finished launch. A daemon that wants the VM to outlive it calls release() first.
+  ~LaunchedProcess();
+
+  pid_t pid() const { return pid_; }
+  int pidfd() const { return pidfd_.get(); }
+  const std::optional<security::Cgroup>& cgroup() const { return cgroup_; }
+  // Waits for exit until the deadline (poll on the pidfd), reaping it.
+  ExitStatus wait(Deadline deadline);
+  bool exited() const { return exit_.exited; }
+  void signal(int sig);  // pidfd_send_signal: never hits a recycled pid
+  // Removes the cgroup (after the process exited); kFailedPrecondition while it still runs.
+  void cleanup();
+  // Gives up ownership without killing (the VM outlives this object, e.g. on daemon shutdown).
+  void release();
+
+ private:
+  pid_t pid_;
+  UniqueFd pidfd_;
+  std::optional<security::Cgroup> cgroup_;
+  ExitStatus exit_;
+  bool released_ = false;
+};
+
+LaunchedProcess launchJailed(const LaunchSpec& spec, const Logger& log);
+
+}  // namespace kata::vmmd
