@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <random>
 
 #include "common/error.h"
@@ -42,8 +43,20 @@ std::optional<std::string> readFileIfExists(int dirfd, const std::string& name, 
 
 void writeFileAtomic(int dirfd, const std::string& name, const std::string& data, mode_t mode) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string tmp = "." + name + ".tmp" + std::to_string(rng());
-  UniqueFd fd(KATA_SYSCALL(::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode), tmp));
+  // A forked child inherits the generator's state, so a name can repeat one that a killed process
+  // left behind: mix in the pid and pick another name on EEXIST.
+  std::string tmp;
+  UniqueFd fd;
+  for (int attempt = 0;; ++attempt) {
+    tmp = "." + name + ".tmp" + std::to_string(rng() ^ static_cast<uint64_t>(::getpid()));
+    int raw = ::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (raw >= 0) {
+      fd.reset(raw);
+      break;
+    }
+    if ((errno == EEXIST && attempt < 100) || errno == EINTR) continue;
+    throwSysError(errno, "openat " + tmp);
+  }
   try {
     size_t off = 0;
     while (off < data.size()) {
