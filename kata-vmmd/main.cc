@@ -1,6 +1,7 @@
 // kata-vmmd: the minimal root daemon. Wires the parts together: policy, sandbox manager (with the
 // registry's re-adoption), the RPC server on the unix socket, and the event loop.
 //   kata-vmmd --foreground --socket PATH --state-dir DIR --policy FILE [--log FILE --log-format json]
+//             [--cgroup-root DIR --cgroup-parent NAME]
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
   std::string stateDir = "/run/kata-vmmd";
   std::string policyPath = "/etc/kata-vmmd/policy.toml";
   std::string logPath, logFormat = "text", logLevel = "info";
+  std::string cgroupRoot = "/sys/fs/cgroup", cgroupParent = "kata-vmmd";
   app.add_flag("--foreground", foreground, "stay in the foreground (the only mode; systemd supervises it)");
   app.add_option("--socket", socketPath, "unix socket to listen on");
   app.add_option("--state-dir", stateDir, "directory for the sandbox registry, run dirs and shares");
@@ -30,6 +32,9 @@ int main(int argc, char** argv) {
   app.add_option("--log", logPath, "log file (default: standard error)");
   app.add_option("--log-format", logFormat, "text or json");
   app.add_option("--log-level", logLevel, "debug, info, warn or error");
+  app.add_option("--cgroup-root", cgroupRoot, "where the cgroup hierarchies are mounted");
+  app.add_option("--cgroup-parent", cgroupParent,
+                 "cgroup below which each VM gets <sandbox id> in every hierarchy (empty: no cgroups)");
   CLI11_PARSE(app, argc, argv);
 
   kata::LogOptions lo;
@@ -64,6 +69,8 @@ int main(int argc, char** argv) {
     kata::vmmd::ManagerOptions mo;
     mo.stateDir = stateDir;
     mo.policy = policy;
+    mo.cgroupRoot = cgroupRoot;
+    mo.cgroupParent = cgroupParent;
     kata::vmmd::SandboxManager manager(mo, log);
     manager.recover();
     kata::UniqueFd listenFd = kata::ipc::listenUnix(socketPath, policy.socketMode,

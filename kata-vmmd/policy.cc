@@ -175,7 +175,7 @@ Policy parsePolicy(const std::string& text, const std::string& origin) {
       for (const auto& s : asArray(v->second, origin, "devices.vhost_user_dirs")) {
         std::string dir = asString(s, origin, "devices.vhost_user_dirs");
         try {
-          validatePath(dir, "vhost-user socket directory");
+          security::validateAbsolutePath(dir, "vhost-user socket directory");
         } catch (const Error& e) {
           bad(origin, "devices.vhost_user_dirs", e.what());
         }
@@ -199,7 +199,7 @@ Policy parsePolicy(const std::string& text, const std::string& origin) {
     if (auto v = t.find("qemu_binary"); v != t.end()) {
       p.qemuBinary = asString(v->second, origin, "vm.qemu_binary");
       try {
-        validatePath(p.qemuBinary, "vm.qemu_binary");
+        security::validateAbsolutePath(p.qemuBinary, "vm.qemu_binary");
       } catch (const Error& e) {
         bad(origin, "vm.qemu_binary", e.what());
       }
@@ -329,7 +329,7 @@ void authorizeVfio(const Policy& policy, const std::string& sysfsRoot, const std
 }
 
 void authorizeVhostUserSocket(const Policy& policy, const std::string& socketPath) {
-  validatePath(socketPath, "vhost-user socket");
+  security::validateAbsolutePath(socketPath, "vhost-user socket");
   std::string dir = socketPath.substr(0, socketPath.rfind('/'));
   for (const auto& allowed : policy.vhostUserDirs)
     if (dir == allowed) return;

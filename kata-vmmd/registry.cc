@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -47,6 +46,7 @@ std::string recordToJson(const SandboxRecord& r) {
       {"hotplugged", r.hotplugged},
       {"vcpus", r.vcpus},
       {"memoryMiB", r.memoryMiB},
+      {"hotplugSlots", r.hotplugSlots},
       {"stopped", r.stopped},
       {"stopReason", r.stopReason},
       {"createdAt", r.createdAt},
@@ -64,7 +64,7 @@ SandboxRecord recordFromJson(const std::string& text) {
   if (!j.is_object()) fail(ErrorKind::kInvalidArgument, "sandbox record is not a JSON object");
   SandboxRecord r;
   r.id = field<std::string>(j, "id");
-  validateSandboxId(r.id);
+  security::validateSandboxId(r.id);
   r.ownerUid = field<uid_t>(j, "ownerUid");
   r.ownerGid = field<gid_t>(j, "ownerGid");
   r.pid = field<pid_t>(j, "pid");
@@ -78,11 +78,14 @@ SandboxRecord recordFromJson(const std::string& text) {
   r.hotplugged = field<std::vector<std::string>>(j, "hotplugged");
   r.vcpus = field<uint32_t>(j, "vcpus");
   r.memoryMiB = field<uint64_t>(j, "memoryMiB");
+  r.hotplugSlots = field<uint32_t>(j, "hotplugSlots");
+  if (r.hotplugSlots > kMaxHotplugSlots)
+    fail(ErrorKind::kInvalidArgument, "sandbox record " + r.id + " has more than " + std::to_string(kMaxHotplugSlots) + " hot-plug slots");
   r.stopped = field<bool>(j, "stopped");
   r.stopReason = field<std::string>(j, "stopReason");
   r.createdAt = field<std::string>(j, "createdAt");
   for (const auto* p : {&r.qmpSocket, &r.agentSocket, &r.consoleLog, &r.runDir, &r.shareDir})
-    validatePath(*p, "path in sandbox record " + r.id);
+    security::validateAbsolutePath(*p, "path in sandbox record " + r.id);
   for (const auto& s : r.shares) validateShareName(s);
   if (!r.stopped && r.pid <= 0) fail(ErrorKind::kInvalidArgument, "sandbox record " + r.id + " is running without a pid");
   return r;
@@ -94,12 +97,12 @@ Registry::Registry(const std::string& dir) : dir_(dir) {
 }
 
 void Registry::save(const SandboxRecord& record) {
-  validateSandboxId(record.id);
+  security::validateSandboxId(record.id);
   writeFileAtomic(dirFd_.get(), record.id + ".json", recordToJson(record), 0600);
 }
 
 void Registry::remove(const std::string& id) {
-  validateSandboxId(id);
+  security::validateSandboxId(id);
   if (::unlinkat(dirFd_.get(), (id + ".json").c_str(), 0) != 0 && errno != ENOENT)
     throwSysError(errno, "remove sandbox record " + dir_ + "/" + id + ".json");
 }
@@ -129,39 +132,6 @@ std::vector<SandboxRecord> Registry::loadAll(const Logger& log) {
     }
   }
   return out;
-}
-
-std::optional<uint64_t> processStartTime(const std::string& procRoot, pid_t pid) {
-  if (pid <= 0) return std::nullopt;
-  auto stat = readFileIfExists(AT_FDCWD, procRoot + "/" + std::to_string(pid) + "/stat", 4096);
-  if (!stat) return std::nullopt;
-  // The command name (field 2) is in parentheses and may itself contain ") "; the fields after the
-  // last ')' are fixed: state is field 3, starttime field 22.
-  auto close = stat->rfind(')');
-  if (close == std::string::npos) fail(ErrorKind::kInternal, "malformed " + procRoot + "/" + std::to_string(pid) + "/stat");
-  size_t pos = close + 2;
-  for (int fieldNo = 3; fieldNo < 22; ++fieldNo) {
-    pos = stat->find(' ', pos);
-    if (pos == std::string::npos) fail(ErrorKind::kInternal, "short " + procRoot + "/" + std::to_string(pid) + "/stat");
-    ++pos;
-  }
-  // A zombie has exited: its VM is gone even though the pid still exists.
-  if ((*stat)[close + 2] == 'Z') return std::nullopt;
-  return std::stoull(stat->substr(pos, stat->find(' ', pos) - pos));
-}
-
-std::optional<UniqueFd> reattachProcess(const std::string& procRoot, pid_t pid, uint64_t startTime) {
-  auto before = processStartTime(procRoot, pid);
-  if (!before || *before != startTime) return std::nullopt;
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) {
-    if (errno == ESRCH) return std::nullopt;
-    throwSysError(errno, "pidfd_open " + std::to_string(pid));
-  }
-  UniqueFd pidfd(fd);
-  auto after = processStartTime(procRoot, pid);
-  if (!after || *after != startTime) return std::nullopt;
-  return pidfd;
 }
 
 }  // namespace kata::vmmd

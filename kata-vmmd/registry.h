@@ -1,7 +1,8 @@
 // The daemon's on-disk registry of sandboxes: one JSON record per sandbox in <state>/sandboxes/<id>.json,
 // written atomically on every change. It is what lets a restarted kata-vmmd (after a crash or kill -9)
 // find its VMs again: a record names the hypervisor's pid together with the process's start time, so
-// a pid the kernel has since given to another process is never mistaken for the VM.
+// a pid the kernel has since given to another process is never mistaken for the VM (the check is
+// LaunchedProcess::adopt, launcher.h; QemuHypervisor::adopt re-attaches the VM).
 #pragma once
 
 #include <sys/types.h>
@@ -28,9 +29,10 @@ struct SandboxRecord {
   std::string runDir;
   std::string shareDir;
   std::vector<std::string> shares;  // names bind-mounted below shareDir
-  std::vector<std::string> hotplugged;  // device ids added after boot, in order
+  std::vector<std::string> hotplugged;  // "<device id>@<hot-plug slot>" of devices added after boot
   uint32_t vcpus = 0;
   uint64_t memoryMiB = 0;
+  uint32_t hotplugSlots = 0;  // free PCIe root ports the VM was created with
   bool stopped = false;
   std::string stopReason;
   std::string createdAt;       // RFC 3339
@@ -55,13 +57,5 @@ class Registry {
   std::string dir_;
   UniqueFd dirFd_;
 };
-
-// Field 22 of <procRoot>/<pid>/stat; nullopt when there is no such process.
-std::optional<uint64_t> processStartTime(const std::string& procRoot, pid_t pid);
-
-// A pidfd for the process the record names, or nullopt when that process is gone (exited, or its
-// pid now belongs to another process). The start time is checked again after pidfd_open, so the
-// returned pidfd cannot name a successor that took the pid in between.
-std::optional<UniqueFd> reattachProcess(const std::string& procRoot, pid_t pid, uint64_t startTime);
 
 }  // namespace kata::vmmd

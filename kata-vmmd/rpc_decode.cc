@@ -26,7 +26,7 @@ std::string decodeText(capnp::Text::Reader text, size_t maxBytes, const std::str
 CreateRequest decodeVmSpec(ipc::vmmd::VmSpec::Reader spec) {
   CreateRequest r;
   r.sandboxId = decodeText(spec.getSandboxId(), 64, "sandbox id");
-  validateSandboxId(r.sandboxId);
+  security::validateSandboxId(r.sandboxId);
   r.vcpus = spec.getVcpus();
   if (r.vcpus == 0 || r.vcpus > kMaxVcpus)
     fail(ErrorKind::kInvalidArgument, "vcpus " + std::to_string(r.vcpus) + " is out of range 1-" + std::to_string(kMaxVcpus));

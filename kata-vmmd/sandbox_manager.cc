@@ -52,11 +52,39 @@ SandboxManager::SandboxManager(ManagerOptions options, Logger log)
   KATA_SYSCALL(::chmod(options_.stateDir.c_str(), 0711), options_.stateDir);
   makeDir(options_.stateDir + "/vms", 0711);
   makeDir(options_.stateDir + "/shares", 0711);
+  if (!options_.cgroupParent.empty()) cgroupLayout_ = security::CgroupLayout::detect(options_.cgroupRoot);
 }
 
 SandboxManager::~SandboxManager() {
   for (auto& [_, s] : sandboxes_)
     if (s.vm) s.vm->release();
+}
+
+VmConfig SandboxManager::vmConfig(const SandboxRecord& r) const {
+  VmConfig c;
+  c.id = r.id;
+  c.vcpus = r.vcpus;
+  c.memory.sizeMiB = r.memoryMiB;
+  c.hotplugSlots = r.hotplugSlots;
+  c.runDir = r.runDir;
+  c.consoleLogPath = r.consoleLog;
+  // The agent channel: vmmd listens (create() fills in the fd), QEMU accepts the guest's port on it.
+  c.devices.push_back(SerialPortDevice{"agent", "agent.0", "", -1});
+  // The share root, attached at boot; shareDirectory mounts below it while the VM runs.
+  c.devices.push_back(FsShareDevice{"share", r.shareDir, "kataShared", FsShareDevice::SecurityModel::kNone, false});
+  return c;
+}
+
+QemuDriverOptions SandboxManager::driverOptions(const SandboxRecord& r) const {
+  QemuDriverOptions o;
+  o.qemuBinary = options_.policy.qemuBinary;
+  // QEMU runs as the sandbox owner (root's sandboxes: nobody) unless the policy names a VM identity.
+  const Policy& p = options_.policy;
+  o.identity.uid = p.qemuUid ? p.qemuUid : (r.ownerUid ? r.ownerUid : 65534);
+  o.identity.gid = p.qemuUid ? p.qemuGid : (r.ownerUid ? r.ownerGid : 65534);
+  if (cgroupLayout_) o.cgroup = CgroupSpec{*cgroupLayout_, options_.cgroupParent, options_.cgroupLimits};
+  o.procRoot = options_.procRoot;
+  return o;
 }
 
 void SandboxManager::recover() {
@@ -65,33 +93,41 @@ void SandboxManager::recover() {
     s.record = rec;
     s.adopted = true;
     Logger log = logFor(rec.id);
-    if (!rec.stopped) {
-      auto pidfd = reattachProcess(options_.procRoot, rec.pid, rec.startTime);
-      if (!pidfd) {
-        log.warn("VM process " + std::to_string(rec.pid) + " exited while kata-vmmd was down: marking it stopped");
-        sandboxes_.emplace(rec.id, std::move(s));
-        markStopped(sandboxes_.at(rec.id), "the hypervisor exited while kata-vmmd was not running");
+    if (rec.stopped) {
+      sandboxes_.emplace(rec.id, std::move(s));
+      continue;
+    }
+    QemuAdoption adoption;
+    adoption.pid = rec.pid;
+    adoption.startTime = rec.startTime;
+    for (const auto& entry : rec.hotplugged) {
+      auto at = entry.rfind('@');
+      if (at == std::string::npos || at + 1 >= entry.size() || entry.size() - at > 3 ||
+          entry.find_first_not_of("0123456789", at + 1) != std::string::npos) {
+        log.warn("ignoring malformed hot-plug entry " + security::quoteForMessage(entry));
         continue;
       }
-      std::map<std::string, unsigned> ports;
-      for (const auto& entry : rec.hotplugged) {
-        auto at = entry.rfind('@');
-        if (at != std::string::npos && at + 1 < entry.size() && entry.size() - at <= 3)
-          ports[entry.substr(0, at)] = static_cast<unsigned>(std::stoul(entry.substr(at + 1)));
-      }
-      try {
-        s.vm = QemuVm::adopt(rec.id, rec.pid, std::move(*pidfd), rec.qmpSocket, 16, ports, log);
-        auto st = s.vm->status();
-        s.created = st.state == VmState::kNotStarted;
-        log.info("re-adopted VM process " + std::to_string(rec.pid) + " (" + st.detail + ")");
-      } catch (const Error& e) {
-        // Keep the process named by a pidfd so destroy can still end it; calls say what is wrong.
-        log.error("VM process " + std::to_string(rec.pid) + " is alive but its QMP socket " + rec.qmpSocket +
-                  " does not answer: " + e.what());
-        if (!s.vm) s.orphanPidfd = std::move(*pidfd);
-      }
+      adoption.hotplugSlots[entry.substr(0, at)] = static_cast<unsigned>(std::stoul(entry.substr(at + 1)));
     }
-    sandboxes_.emplace(rec.id, std::move(s));
+    try {
+      s.vm = QemuHypervisor::adopt(vmConfig(rec), driverOptions(rec), hostArch(), log, adoption);
+    } catch (const Error& e) {
+      log.error("could not re-attach VM process " + std::to_string(rec.pid) + ": " + e.what());
+    }
+    auto [it, _] = sandboxes_.emplace(rec.id, std::move(s));
+    Sandbox& sb = it->second;
+    if (!sb.vm) {
+      log.warn("VM process " + std::to_string(rec.pid) + " is gone or cannot be re-attached: marking it stopped");
+      markStopped(sb, "the hypervisor exited while kata-vmmd was not running");
+      continue;
+    }
+    try {
+      VmStatus st = sb.vm->status();
+      sb.created = st.state == VmState::kNotStarted;
+      log.info("re-adopted VM process " + std::to_string(rec.pid) + " (" + st.detail + ")");
+    } catch (const Error& e) {
+      log.error("re-adopted VM process " + std::to_string(rec.pid) + " but its status is unknown: " + e.what());
+    }
   }
 }
 
@@ -117,7 +153,7 @@ Usage SandboxManager::usageOf(uid_t uid) {
 }
 
 SandboxInfo SandboxManager::create(const CallerId& caller, CreateRequest req) {
-  validateSandboxId(req.sandboxId);
+  security::validateSandboxId(req.sandboxId);
   if (req.vcpus == 0 || req.vcpus > kMaxVcpus)
     fail(ErrorKind::kInvalidArgument, "vcpus " + std::to_string(req.vcpus) + " is out of range 1-" + std::to_string(kMaxVcpus));
   if (req.memoryMiB < kMinMemoryMiB || req.memoryMiB > kMaxMemoryMiB)
@@ -126,6 +162,8 @@ SandboxInfo SandboxManager::create(const CallerId& caller, CreateRequest req) {
   if (req.hotplugSlots > kMaxHotplugSlots)
     fail(ErrorKind::kInvalidArgument, "at most " + std::to_string(kMaxHotplugSlots) + " hot-plug slots");
   validateText(req.kernelCmdline, kMaxCmdlineBytes, "kernel command line");
+  if (!req.kernel && (req.initrd || !req.kernelCmdline.empty()))
+    fail(ErrorKind::kInvalidArgument, "an initrd or kernel command line needs a kernel: pass the kernel's descriptor too");
   if (sandboxes_.count(req.sandboxId)) {
     // Another uid's sandbox must stay invisible, yet the id is taken: say so without naming the owner.
     fail(ErrorKind::kAlreadyExists, "sandbox with given ID already exists: " + req.sandboxId);
@@ -147,10 +185,12 @@ SandboxInfo SandboxManager::create(const CallerId& caller, CreateRequest req) {
   r.consoleLog = r.runDir + "/console.log";
   r.vcpus = req.vcpus;
   r.memoryMiB = req.memoryMiB;
+  r.hotplugSlots = req.hotplugSlots;
   r.createdAt = rfc3339Nano(std::chrono::system_clock::now());
 
-  uid_t qemuUid = options_.policy.qemuUid ? options_.policy.qemuUid : (caller.uid ? caller.uid : 65534);
-  gid_t qemuGid = options_.policy.qemuUid ? options_.policy.qemuGid : (caller.uid ? caller.gid : 65534);
+  QemuDriverOptions opts = driverOptions(r);
+  opts.startPaused = req.startPaused || !req.kernel;  // without a kernel there is nothing to run yet
+  const security::IdentitySpec identity = opts.identity;
   try {
     if (::mkdir(r.runDir.c_str(), 0711) != 0) {
       if (errno == EEXIST)
@@ -163,38 +203,25 @@ SandboxInfo SandboxManager::create(const CallerId& caller, CreateRequest req) {
     {
       UniqueFd console(KATA_SYSCALL(::open(r.consoleLog.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600),
                                     r.consoleLog));
-      if (::geteuid() == 0) KATA_SYSCALL(::fchown(console.get(), qemuUid, qemuGid), r.consoleLog);
+      KATA_SYSCALL(::fchown(console.get(), identity.uid, identity.gid), r.consoleLog);
     }
-    VmConfig config;
-    config.id = id;
+    VmConfig config = vmConfig(r);
     config.accel = accel;
-    config.vcpus = req.vcpus;
-    config.memory.sizeMiB = req.memoryMiB;
     config.kernel.cmdline = req.kernelCmdline;
-    config.hotplugSlots = req.hotplugSlots;
-    config.runDir = r.runDir;
-    config.consoleLogPath = r.consoleLog;
-    VmLaunchOptions opts;
-    opts.qemuBinary = options_.policy.qemuBinary;
-    opts.uid = qemuUid;
-    opts.gid = qemuGid;
-    opts.startPaused = req.startPaused;
-    opts.kernelFd = req.kernel.get();
-    opts.initrdFd = req.initrd.get();
-    opts.qemuLogPath = r.runDir + "/qemu.log";
-    opts.qmpSocketPath = r.qmpSocket;
-    opts.agentSocketPath = r.agentSocket;
-    opts.shareDir = r.shareDir;
-    s.vm = std::make_unique<QemuVm>(config, opts, log);
+    config.kernel.kernelFd = req.kernel.get();
+    config.kernel.initrdFd = req.initrd.get();
+    UniqueFd agentListen = ipc::listenUnix(r.agentSocket, 0600, static_cast<gid_t>(-1), 4);
+    std::get<SerialPortDevice>(config.devices.front()).listenFd = agentListen.get();
+    s.created = opts.startPaused;
+    s.vm = std::make_unique<QemuHypervisor>(std::move(config), std::move(opts), hostArch(), log);
     s.vm->launch();
-    r.pid = s.vm->pid();
-    auto start = processStartTime(options_.procRoot, r.pid);
-    if (!start) fail(ErrorKind::kSystem, "QEMU of " + id + " exited right after it started (see " + opts.qemuLogPath + ")");
-    r.startTime = *start;
-    s.created = req.startPaused || !req.kernel;
+    QemuAdoption a = s.vm->adoption();
+    r.pid = a.pid;
+    r.startTime = a.startTime;
+    if (!r.startTime) fail(ErrorKind::kSystem, "QEMU of " + id + " exited right after it started (see " + r.runDir + "/qemu.log)");
     registry_.save(r);
   } catch (...) {
-    s.vm.reset();  // kills and reaps a half-started QEMU
+    s.vm.reset();  // kills and reaps a half-started QEMU, removes its cgroup
     removeTree(AT_FDCWD, r.runDir);
     if (::rmdir(r.shareDir.c_str()) != 0 && errno != ENOENT) log.warn("could not remove " + r.shareDir);
     throw;
@@ -205,7 +232,7 @@ SandboxInfo SandboxManager::create(const CallerId& caller, CreateRequest req) {
 }
 
 SandboxManager::Sandbox& SandboxManager::find(const CallerId& caller, const std::string& id) {
-  validateSandboxId(id);
+  security::validateSandboxId(id);
   auto it = sandboxes_.find(id);
   if (it == sandboxes_.end()) fail(ErrorKind::kNotFound, "sandbox " + id + " does not exist");
   authorizeAccess(caller, it->second.record.ownerUid, id);
@@ -215,19 +242,15 @@ SandboxManager::Sandbox& SandboxManager::find(const CallerId& caller, const std:
 
 void SandboxManager::refresh(Sandbox& s) {
   if (s.record.stopped) return;
-  if (s.vm && s.vm->exited()) {
-    auto st = s.vm->waitForExit(std::chrono::steady_clock::now());
+  if (!s.vm) return;
+  ExitStatus st = s.vm->waitForExit(std::chrono::steady_clock::now());
+  if (st.exited)
     markStopped(s, st.signal ? "the hypervisor was killed by signal " + std::to_string(st.signal)
                              : "the hypervisor exited" + (st.code >= 0 ? " with status " + std::to_string(st.code) : ""));
-  } else if (!s.vm && s.orphanPidfd) {
-    pollfd p{s.orphanPidfd.get(), POLLIN, 0};
-    if (::poll(&p, 1, 0) > 0) markStopped(s, "the hypervisor exited");
-  }
 }
 
 void SandboxManager::markStopped(Sandbox& s, const std::string& reason) {
-  s.vm.reset();
-  s.orphanPidfd.reset();
+  s.vm.reset();  // an exited VM: its cgroup is removed with it
   s.record.stopped = true;
   s.record.pid = -1;
   s.record.startTime = 0;
@@ -247,16 +270,14 @@ void SandboxManager::save(const Sandbox& s) {
   SandboxRecord r = s.record;
   if (s.vm) {
     r.hotplugged.clear();
-    for (const auto& [dev, port] : s.vm->hotplugPorts()) r.hotplugged.push_back(dev + "@" + std::to_string(port));
+    for (const auto& [dev, slot] : s.vm->adoption().hotplugSlots) r.hotplugged.push_back(dev + "@" + std::to_string(slot));
   }
   registry_.save(r);
 }
 
-QemuVm& SandboxManager::running(Sandbox& s) {
-  if (s.record.stopped) fail(ErrorKind::kFailedPrecondition, "sandbox " + s.record.id + " is not running (" + s.record.stopReason + ")");
-  if (!s.vm)
-    fail(ErrorKind::kFailedPrecondition, "sandbox " + s.record.id + ": the hypervisor (pid " + std::to_string(s.record.pid) +
-                                             ") does not answer on QMP; destroy the sandbox");
+QemuHypervisor& SandboxManager::running(Sandbox& s) {
+  if (s.record.stopped || !s.vm)
+    fail(ErrorKind::kFailedPrecondition, "sandbox " + s.record.id + " is not running (" + s.record.stopReason + ")");
   return *s.vm;
 }
 
@@ -271,11 +292,6 @@ SandboxInfo SandboxManager::describe(Sandbox& s, bool ask) {
   if (s.record.stopped) {
     i.state = SandboxState::kStopped;
     i.detail = s.record.stopReason;
-    return i;
-  }
-  if (!s.vm) {
-    i.state = SandboxState::kUnknown;
-    i.detail = "QMP unreachable";
     return i;
   }
   if (!ask) {
@@ -309,7 +325,7 @@ std::vector<SandboxInfo> SandboxManager::list(const CallerId& caller) {
 
 void SandboxManager::start(const CallerId& caller, const std::string& id) {
   Sandbox& s = find(caller, id);
-  QemuVm& vm = running(s);
+  QemuHypervisor& vm = running(s);
   if (!s.created) fail(ErrorKind::kFailedPrecondition, "sandbox " + id + " is already started");
   vm.resume();
   s.created = false;
@@ -318,15 +334,15 @@ void SandboxManager::start(const CallerId& caller, const std::string& id) {
 SandboxInfo SandboxManager::stop(const CallerId& caller, const std::string& id, uint32_t timeoutMs) {
   Sandbox& s = find(caller, id);
   if (!s.record.stopped) {
+    std::string reason = "stopped";
     if (s.vm) {
-      auto st = s.vm->stop(deadlineIn(boundedTimeout(timeoutMs)));
-      markStopped(s, st.signal ? "stopped (killed by signal " + std::to_string(st.signal) + ")" : "stopped");
-    } else if (s.orphanPidfd) {
-      KATA_SYSCALL(static_cast<int>(::syscall(SYS_pidfd_send_signal, s.orphanPidfd.get(), SIGKILL, nullptr, 0)), "kill");
-      pollfd p{s.orphanPidfd.get(), POLLIN, 0};
-      (void)::poll(&p, 1, 10000);
-      markStopped(s, "stopped (killed: QMP was unreachable)");
+      ExitStatus st = s.vm->stop(deadlineIn(boundedTimeout(timeoutMs)));
+      if (!st.exited)
+        fail(ErrorKind::kTimeout, "the hypervisor of sandbox " + id + " (pid " + std::to_string(s.record.pid) +
+                                      ") survived SIGKILL; try destroy again");
+      if (st.signal) reason += " (killed by signal " + std::to_string(st.signal) + ")";
     }
+    markStopped(s, reason);
     logFor(id).info("stopped");
   }
   return describe(s, false);
@@ -348,7 +364,7 @@ VmStats SandboxManager::stats(const CallerId& caller, const std::string& id) { r
 
 void SandboxManager::hotplug(const CallerId& caller, const std::string& id, const Device& device) {
   Sandbox& s = find(caller, id);
-  QemuVm& vm = running(s);
+  QemuHypervisor& vm = running(s);
   if (auto* g = std::get_if<GenericDevice>(&device)) {
     authorizeEmulatedDevice(options_.policy, g->driver);
     if (!g->properties.empty()) fail(ErrorKind::kInvalidArgument, "emulated devices take no properties");

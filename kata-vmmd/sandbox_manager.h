@@ -17,8 +17,8 @@
 #include "common/log.h"
 #include "kata-vmmd/hypervisor.h"
 #include "kata-vmmd/policy.h"
+#include "kata-vmmd/qemu_hypervisor.h"
 #include "kata-vmmd/registry.h"
-#include "kata-vmmd/vm_driver.h"
 
 namespace kata::vmmd {
 
@@ -26,7 +26,21 @@ struct ManagerOptions {
   std::string stateDir = "/run/kata-vmmd";  // sandboxes/ (records), vms/<id>/ (run dirs), shares/<id>/
   std::string procRoot = "/proc";
   std::string sysfsRoot = "/sys";
+  // Every QEMU runs in <hierarchy>/<cgroupParent>/<sandbox id> of each cgroup hierarchy under
+  // cgroupRoot (security/cgroup.h); empty cgroupParent: no cgroups (tests without cgroupfs).
+  std::string cgroupRoot = "/sys/fs/cgroup";
+  std::string cgroupParent = "kata-vmmd";
+  security::CgroupLimits cgroupLimits = defaultCgroupLimits();
   Policy policy;
+
+  // What every sandbox cgroup gets: a pids limit (QEMU's -sandbox forbids fork, this bounds its
+  // threads). Memory is not limited here: TCG's translation cache and QEMU's own overhead make a
+  // limit derived from the guest's RAM a guess that kills VMs.
+  static security::CgroupLimits defaultCgroupLimits() {
+    security::CgroupLimits l;
+    l.pidsMax = 4096;
+    return l;
+  }
 };
 
 // What a client asks for, decoded and validated (rpc_decode.h); fds the client passed.
@@ -93,13 +107,15 @@ class SandboxManager {
  private:
   struct Sandbox {
     SandboxRecord record;
-    std::unique_ptr<QemuVm> vm;  // null once stopped, or while the adopted QEMU's QMP is unreachable
-    UniqueFd orphanPidfd;        // adopted process whose QMP could not be reached
+    std::unique_ptr<QemuHypervisor> vm;  // null once stopped
     bool adopted = false;
     bool created = false;        // CPUs not started yet
   };
   Sandbox& find(const CallerId& caller, const std::string& id);
-  QemuVm& running(Sandbox& sandbox);
+  QemuHypervisor& running(Sandbox& sandbox);
+  // The one description of a sandbox's VM, for launch and for adoption alike.
+  VmConfig vmConfig(const SandboxRecord& record) const;
+  QemuDriverOptions driverOptions(const SandboxRecord& record) const;
   void refresh(Sandbox& sandbox);  // notices a VM that exited
   void markStopped(Sandbox& sandbox, const std::string& reason);
   SandboxInfo describe(Sandbox& sandbox, bool askHypervisor);
@@ -113,6 +129,7 @@ class SandboxManager {
   Registry registry_;
   std::map<std::string, Sandbox> sandboxes_;
   std::optional<Accel> autoAccel_;
+  std::optional<security::CgroupLayout> cgroupLayout_;
 };
 
 }  // namespace kata::vmmd

@@ -1,23 +1,20 @@
-// Validation of what clients send to the daemon: ids, names, sizes. Every check throws
-// kInvalidArgument with a message that names the field and the rule, and never echoes more than a
-// bounded prefix of the hostile value.
+// Validation of what clients send to the daemon beyond ids and paths (those are security/validate.h,
+// the one implementation the launcher and the cgroup layer use too): share names, free text, and the
+// bounds of a VM a client may ask for. Every check throws kInvalidArgument naming the field and the
+// rule.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "security/validate.h"
+
 namespace kata::vmmd {
 
-// [A-Za-z0-9][A-Za-z0-9_.-]{0,63}: the runc id rule, bounded (it names files and cgroups).
-void validateSandboxId(const std::string& id);
-// A share name (one path component below the sandbox's share root): [A-Za-z0-9][A-Za-z0-9_.-]{0,63}.
+// A share name (one path component below the sandbox's share root): the sandbox id rule.
 void validateShareName(const std::string& name);
-// An absolute, normalized path: no "." or ".." components, no "//", no control characters.
-void validatePath(const std::string& path, const std::string& what);
-// At most maxBytes, no NUL or control characters other than none (a kernel command line).
+// At most maxBytes, no NUL or other control characters (a kernel command line).
 void validateText(const std::string& text, size_t maxBytes, const std::string& what);
-// The quoted, length-bounded form of a hostile value for an error message.
-std::string quoteForMessage(const std::string& value);
 
 // Bounds of a VM a client may ask for (the policy's per-uid limits apply on top).
 inline constexpr uint32_t kMaxVcpus = 64;

@@ -2,6 +2,7 @@
 // subprocess, driven over its RPC socket by clients running as ordinary uids (forked test children
 // that setuid), with real QEMU under TCG. QEMU launches are few and shared: one VM for the lifecycle,
 // authorization and re-adoption checks, one more that dies while the daemon is down.
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "ipc/vmmd_client.h"
+#include "security/cgroup.h"
 
 namespace {
 
@@ -41,6 +43,16 @@ bool isZombieOrGone(pid_t pid) {
   return s[s.rfind(')') + 2] == 'Z';
 }
 
+// "Name:\tvalue" of /proc/<pid>/status.
+std::string statusField(pid_t pid, const std::string& name) {
+  std::string text = kata::readFileIfExists(AT_FDCWD, "/proc/" + std::to_string(pid) + "/status", 1 << 16).value_or("");
+  auto at = text.find("\n" + name + ":");
+  if (at == std::string::npos) return "";
+  at += name.size() + 2;
+  while (at < text.size() && (text[at] == '\t' || text[at] == ' ')) ++at;
+  return text.substr(at, text.find('\n', at) - at);
+}
+
 class VmmdDaemonTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -56,6 +68,8 @@ class VmmdDaemonTest : public ::testing::Test {
     std::ofstream(policy_) << "[socket]\nmode = 0o666\n"  // refused: others may not have access
                            << "";
     ::chmod(policy_.c_str(), 0600);
+    cgroupParent_ = "kata-vmmd-ft-" + std::to_string(::getpid());
+    layout_ = kata::security::CgroupLayout::detect("/sys/fs/cgroup");
   }
   void TearDown() override {
     if (daemon_ > 0) {
@@ -63,6 +77,25 @@ class VmmdDaemonTest : public ::testing::Test {
       ::waitpid(daemon_, nullptr, 0);
     }
     if (dir_.empty()) return;
+    // A failed run may leave VMs behind: kill what is in this test's cgroups, then remove them.
+    for (const auto& h : layout_.hierarchies) {
+      std::string parent = h.mountPoint + "/" + cgroupParent_;
+      for (const char* id : {"ft1", "ft-root", "ftb"}) {
+        std::string procs = kata::readFileIfExists(AT_FDCWD, parent + "/" + std::string(id) + "/cgroup.procs", 1 << 16).value_or("");
+        for (size_t at = 0; at < procs.size();) {
+          size_t nl = procs.find('\n', at);
+          if (nl == std::string::npos) nl = procs.size();
+          if (nl > at) ::kill(std::stoi(procs.substr(at, nl - at)), SIGKILL);
+          at = nl + 1;
+        }
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (const auto& h : layout_.hierarchies) {
+      std::string parent = h.mountPoint + "/" + cgroupParent_;
+      for (const char* id : {"ft1", "ft-root", "ftb"}) ::rmdir((parent + "/" + std::string(id)).c_str());
+      ::rmdir(parent.c_str());
+    }
     // A failed run may leave share mounts and VMs behind: clean them so the next run starts afresh.
     std::string mounts = kata::readFile("/proc/self/mountinfo", 1 << 20);
     for (size_t at = mounts.find(dir_); at != std::string::npos; at = mounts.find(dir_, at + 1)) {
@@ -93,7 +126,8 @@ class VmmdDaemonTest : public ::testing::Test {
       int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
       ::dup2(fd, 2);
       ::execl(bin.c_str(), bin.c_str(), "--foreground", "--socket", socket_.c_str(), "--state-dir", state_.c_str(),
-              "--policy", policy_.c_str(), "--log-level", "debug", static_cast<char*>(nullptr));
+              "--policy", policy_.c_str(), "--log-level", "debug", "--cgroup-parent", cgroupParent_.c_str(),
+              static_cast<char*>(nullptr));
       ::_exit(127);
     }
     for (int i = 0; i < 200; ++i) {
@@ -172,7 +206,65 @@ class VmmdDaemonTest : public ::testing::Test {
            " pid=" + std::to_string(info.getPid());
   }
 
+  // Where the daemon puts a sandbox's QEMU, in every hierarchy it uses.
+  std::vector<std::string> cgroupDirs(const std::string& id) const {
+    std::vector<std::string> out;
+    for (const auto& h : layout_.hierarchies) out.push_back(h.mountPoint + "/" + cgroupParent_ + "/" + id);
+    return out;
+  }
+
+  // The jail of a QEMU the daemon launched through RPC, seen from outside.
+  void expectJailed(pid_t qemu, uid_t owner, const std::string& id) {
+    SCOPED_TRACE("jail of " + id);
+    std::string u = std::to_string(owner);
+    EXPECT_EQ(statusField(qemu, "Uid"), u + "\t" + u + "\t" + u + "\t" + u);
+    EXPECT_EQ(statusField(qemu, "Groups"), "");
+    EXPECT_EQ(statusField(qemu, "CapEff"), "0000000000000000");
+    EXPECT_EQ(statusField(qemu, "CapPrm"), "0000000000000000");
+    EXPECT_EQ(statusField(qemu, "CapBnd"), "0000000000000000");
+    EXPECT_EQ(statusField(qemu, "CapAmb"), "0000000000000000");
+    EXPECT_EQ(statusField(qemu, "NoNewPrivs"), "1");
+    EXPECT_EQ(statusField(qemu, "Seccomp"), "2");  // QEMU's own -sandbox filter
+    // Its own session: a signal to the daemon's group does not reach it.
+    std::string stat = kata::readFile("/proc/" + std::to_string(qemu) + "/stat", 4096);
+    EXPECT_NE(stat.find(" " + std::to_string(qemu) + " "), std::string::npos) << "not a session leader: " << stat;
+    // Its cgroup exists in every hierarchy and holds exactly QEMU.
+    for (const auto& d : cgroupDirs(id)) {
+      EXPECT_TRUE(kata::pathExists(d)) << d;
+      EXPECT_EQ(kata::readFileIfExists(AT_FDCWD, d + "/cgroup.procs", 4096).value_or(""), std::to_string(qemu) + "\n") << d;
+    }
+    std::string own = kata::readFile("/proc/" + std::to_string(qemu) + "/cgroup", 1 << 16);
+    EXPECT_NE(own.find(":/" + cgroupParent_ + "/" + id + "\n"), std::string::npos) << own;
+  }
+
+  // After destroy: no process, cgroup, mount, socket, file or record of the sandbox is left.
+  void expectNothingLeft(pid_t qemu, const std::string& id) {
+    SCOPED_TRACE("after destroying " + id);
+    for (int i = 0; i < 100 && !isZombieOrGone(qemu); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_TRUE(isZombieOrGone(qemu));
+    for (const auto& d : cgroupDirs(id)) EXPECT_FALSE(kata::pathExists(d)) << d;
+    EXPECT_FALSE(kata::pathExists(state_ + "/vms/" + id));  // qmp.sock, agent.sock, logs
+    EXPECT_FALSE(kata::pathExists(state_ + "/shares/" + id));
+    EXPECT_FALSE(kata::pathExists(state_ + "/sandboxes/" + id + ".json"));
+    EXPECT_FALSE(kata::pathExists(state_ + "/sandboxes/" + id + ".json.corrupt"));
+    std::string mounts = kata::readFile("/proc/self/mountinfo", 1 << 20);
+    EXPECT_EQ(mounts.find(state_ + "/shares/" + id), std::string::npos);
+    // No QEMU of this sandbox anywhere (its name is on the command line: "-name <id>,debug-threads=on").
+    std::vector<std::string> left;
+    kata::UniqueFd proc = kata::openDir("/proc");
+    DIR* d = ::fdopendir(::dup(proc.get()));
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+      std::string cmd = kata::readFileIfExists(AT_FDCWD, std::string("/proc/") + e->d_name + "/cmdline", 1 << 16).value_or("");
+      if (cmd.find(std::string("-name") + '\0' + id + ",debug-threads") != std::string::npos) left.push_back(e->d_name);
+    }
+    ::closedir(d);
+    EXPECT_TRUE(left.empty()) << "QEMU of " << id << " still runs as pid " << left.front();
+  }
+
   std::string dir_, socket_, state_, policy_;
+  std::string cgroupParent_;
+  kata::security::CgroupLayout layout_;
   pid_t daemon_ = -1;
 };
 
@@ -226,10 +318,8 @@ TEST_F(VmmdDaemonTest, LifecycleAuthorizationLimitsAndReadoption) {
   ASSERT_NE(created.find("fds=ok"), std::string::npos) << created << "\n" << daemonLog();
   pid_t qemu = pidFrom(created);
   ASSERT_TRUE(alive(qemu));
-  // QEMU runs as the owner, not root.
-  struct stat st{};
-  ASSERT_EQ(::stat(("/proc/" + std::to_string(qemu)).c_str(), &st), 0);
-  EXPECT_EQ(st.st_uid, kUserA);
+  // QEMU runs jailed as the owner, not root: no capabilities, no_new_privs, its own cgroup.
+  expectJailed(qemu, kUserA, "ft1");
 
   // The limit: user A may own one sandbox.
   bad = as(kUserA, [](VmmdClient& c) { return create(c, "ft2"); });
@@ -303,10 +393,25 @@ TEST_F(VmmdDaemonTest, LifecycleAuthorizationLimitsAndReadoption) {
   });
   EXPECT_EQ(other, "0|not-found: sandbox ft1 does not exist");
 
+  // User B's VM: jailed as B; destroyed by a daemon that launched it leaves nothing behind.
+  std::string createdB = as(kUserB, [](VmmdClient& c) { return create(c, "ftb"); });
+  pid_t qemuB = pidFrom(createdB);
+  ASSERT_TRUE(alive(qemuB)) << createdB << "\n" << daemonLog();
+  expectJailed(qemuB, kUserB, "ftb");
+  EXPECT_EQ(as(kUserB, [](VmmdClient& c) {
+              auto r = open(c, "ftb").destroyRequest();
+              r.setTimeoutMs(4000);
+              c.wait(r.send());
+              return std::string("destroyed");
+            }),
+            "destroyed");
+  expectNothingLeft(qemuB, "ftb");
+
   // A second VM (root's) that will die while the daemon is down.
   std::string second = as(0, [](VmmdClient& c) { return create(c, "ft-root"); });
   pid_t qemu2 = pidFrom(second);
   ASSERT_TRUE(alive(qemu2)) << second;
+  expectJailed(qemu2, 65534, "ft-root");  // root's sandboxes run as nobody
 
   // kill -9 the daemon: the VMs keep running.
   ::kill(daemon_, SIGKILL);
@@ -319,6 +424,9 @@ TEST_F(VmmdDaemonTest, LifecycleAuthorizationLimitsAndReadoption) {
   ::unlink(socket_.c_str());  // the killed daemon's; the new one replaces it anyway
   ASSERT_EQ(startDaemon(), -1) << daemonLog();
   EXPECT_EQ(as(kUserA, [](VmmdClient& c) { return statusOf(c, "ft1"); }), "running adopted pid=" + std::to_string(qemu));
+  expectJailed(qemu, kUserA, "ft1");  // the same process, still in its cgroup
+  // The VM that died while the daemon was down left no cgroup behind.
+  for (const auto& d : cgroupDirs("ft-root")) EXPECT_FALSE(kata::pathExists(d)) << d;
   EXPECT_EQ(as(0, [](VmmdClient& c) { return statusOf(c, "ft-root"); }), "stopped adopted pid=-1");
 
   // The re-adopted VM is driven and destroyed through the new daemon; nothing is left behind.
@@ -337,13 +445,8 @@ TEST_F(VmmdDaemonTest, LifecycleAuthorizationLimitsAndReadoption) {
     return out;
   });
   EXPECT_EQ(destroyed, "paused adopted pid=" + std::to_string(qemu) + "|sandbox ft1 does not exist");
-  for (int i = 0; i < 100 && !isZombieOrGone(qemu); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_TRUE(isZombieOrGone(qemu));
-  EXPECT_FALSE(kata::pathExists(state_ + "/vms/ft1"));
-  EXPECT_FALSE(kata::pathExists(shareRoot));
-  EXPECT_FALSE(kata::pathExists(state_ + "/sandboxes/ft1.json"));
-  std::string mounts = kata::readFile("/proc/self/mountinfo", 1 << 20);
-  EXPECT_EQ(mounts.find(shareRoot), std::string::npos);
+  expectNothingLeft(qemu, "ft1");
+  EXPECT_EQ(kata::readFile("/proc/self/mountinfo", 1 << 20).find(shareRoot), std::string::npos);
 
   EXPECT_EQ(as(0, [](VmmdClient& c) {
               auto r = open(c, "ft-root").destroyRequest();
@@ -351,7 +454,12 @@ TEST_F(VmmdDaemonTest, LifecycleAuthorizationLimitsAndReadoption) {
               return std::to_string(c.wait(c.vmmd().listVmsRequest().send()).getVms().size());
             }),
             "0");
-  EXPECT_FALSE(kata::pathExists(state_ + "/vms/ft-root"));
+  expectNothingLeft(qemu2, "ft-root");
+  // Nothing of this daemon is left in its cgroup parent either.
+  for (const auto& h : layout_.hierarchies) {
+    std::string procs = kata::readFileIfExists(AT_FDCWD, h.mountPoint + "/" + cgroupParent_ + "/cgroup.procs", 4096).value_or("");
+    EXPECT_EQ(procs, "") << h.mountPoint;
+  }
 }
 
 }  // namespace

@@ -103,9 +103,9 @@ bool contains(const std::vector<std::string>& args, const std::string& needle) {
 TEST(QemuConfig, CommasInPathsAreEscapedNotInjected) {
   auto arch = archByName("x86_64");
   QemuConfig c = minimal();
-  c.devices.push_back(FsShareDevice{"s", "/tmp/a,readonly=off,path=/", "tag", FsShareDevice::SecurityModel::kNone, true});
+  c.devices.push_back(FsShareDevice{"s", "/tmp/a,readonly=off,path=/x", "tag", FsShareDevice::SecurityModel::kNone, true});
   auto args = buildQemuArgs(c, *arch);
-  EXPECT_TRUE(contains(args, "local,id=fs-s,path=/tmp/a,,readonly=off,,path=/,security_model=none,multidevs=remap,readonly=on"));
+  EXPECT_TRUE(contains(args, "local,id=fs-s,path=/tmp/a,,readonly=off,,path=/x,security_model=none,multidevs=remap,readonly=on"));
 }
 
 TEST(QemuConfig, RejectsHostileOrInconsistentInput) {

@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "kata-vmmd/launcher.h"
 #include "kata-vmmd/registry.h"
 #include "kata-vmmd/validation.h"
 
@@ -38,6 +39,7 @@ class RegistryTest : public ::testing::Test {
     r.shares = {"data"};
     r.vcpus = 2;
     r.memoryMiB = 512;
+    r.hotplugSlots = 2;
     return r;
   }
   std::string dir_;
@@ -70,11 +72,14 @@ TEST_F(RegistryTest, RejectsHostileRecords) {
   r = record("a", 1, 1);
   r.shares = {"../../etc"};
   EXPECT_THROW(recordFromJson(recordToJson(r)), Error);
+  r = record("a", 1, 1);
+  r.hotplugSlots = 17;
+  EXPECT_THROW(recordFromJson(recordToJson(r)), Error);
   EXPECT_THROW(recordFromJson("[1,2]"), Error);
   EXPECT_THROW(recordFromJson("{"), Error);
 }
 
-TEST_F(RegistryTest, ReattachesALiveProcessOnlyWithItsStartTime) {
+TEST_F(RegistryTest, AdoptsALiveProcessOnlyWithItsStartTime) {
   pid_t child = ::fork();
   if (child == 0) {
     ::execlp("sleep", "sleep", "30", static_cast<char*>(nullptr));
@@ -83,18 +88,33 @@ TEST_F(RegistryTest, ReattachesALiveProcessOnlyWithItsStartTime) {
   ASSERT_GT(child, 0);
   auto start = processStartTime("/proc", child);
   ASSERT_TRUE(start.has_value());
-  auto pidfd = reattachProcess("/proc", child, *start);
-  ASSERT_TRUE(pidfd.has_value());
-  EXPECT_TRUE(pidfd->valid());
+  {
+    auto proc = LaunchedProcess::adopt(child, *start, std::nullopt);
+    ASSERT_TRUE(proc.has_value());
+    EXPECT_TRUE(proc->adopted());
+    EXPECT_EQ(proc->pid(), child);
+    EXPECT_EQ(proc->startTime(), *start);
+    EXPECT_FALSE(proc->wait(std::chrono::steady_clock::now()).exited);
+    proc->release();  // leaves it running
+  }
+  EXPECT_TRUE(processStartTime("/proc", child).has_value());
   // The same pid with another start time is a different process (pid reuse): not adopted.
-  EXPECT_FALSE(reattachProcess("/proc", child, *start + 1).has_value());
-  ::kill(child, SIGKILL);
+  EXPECT_FALSE(LaunchedProcess::adopt(child, *start + 1, std::nullopt).has_value());
+  {
+    // An adopted process that is not our child: its exit is seen on the pidfd, without a status.
+    auto proc = LaunchedProcess::adopt(child, *start, std::nullopt);
+    ASSERT_TRUE(proc.has_value());
+    proc->signal(SIGKILL);
+    ExitStatus ex = proc->wait(deadlineIn(std::chrono::seconds(5)));
+    EXPECT_TRUE(ex.exited);
+    EXPECT_EQ(ex.code, -1);
+  }
   // A zombie is a dead VM even before it is reaped.
   for (int i = 0; i < 100 && processStartTime("/proc", child); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_FALSE(processStartTime("/proc", child).has_value());
-  EXPECT_FALSE(reattachProcess("/proc", child, *start).has_value());
+  EXPECT_FALSE(LaunchedProcess::adopt(child, *start, std::nullopt).has_value());
   ::waitpid(child, nullptr, 0);
-  EXPECT_FALSE(reattachProcess("/proc", child, *start).has_value());
+  EXPECT_FALSE(LaunchedProcess::adopt(child, *start, std::nullopt).has_value());
 }
 
 TEST_F(RegistryTest, StartTimeParsesCommandsWithParentheses) {
@@ -109,15 +129,26 @@ TEST_F(RegistryTest, StartTimeParsesCommandsWithParentheses) {
 }
 
 TEST(VmmdValidation, IdsPathsAndText) {
-  EXPECT_NO_THROW(validateSandboxId("abc-1.2_3"));
+  // One implementation for the daemon, the launcher and the cgroup layer (security/validate.h).
+  EXPECT_NO_THROW(security::validateSandboxId("abc-1.2_3"));
   for (const std::string& bad : std::vector<std::string>{"", ".", "..", "-a", "a/b", std::string(65, 'a'), std::string("a\0b", 3), "a b"})
-    EXPECT_THROW(validateSandboxId(bad), Error) << bad;
-  EXPECT_NO_THROW(validatePath("/run/kata-vmmd/x", "p"));
-  for (const std::string& bad : std::vector<std::string>{"", "rel", "/a/../b", "/a//b", "/a/", "/a/./b", "/a\nb"}) EXPECT_THROW(validatePath(bad, "p"), Error) << bad;
+    EXPECT_THROW(security::validateSandboxId(bad), Error) << bad;
+  EXPECT_NO_THROW(validateShareName("data.1"));
+  EXPECT_THROW(validateShareName("../x"), Error);
+  EXPECT_NO_THROW(security::validateAbsolutePath("/run/kata-vmmd/x", "p"));
+  EXPECT_NO_THROW(security::validateAbsolutePath("/", "p"));
+  for (const std::string& bad : std::vector<std::string>{"", "rel", "/a/../b", "/a//b", "/a/", "/a/./b", "/a\nb", "/a\x7f"})
+    EXPECT_THROW(security::validateAbsolutePath(bad, "p"), Error) << bad;
   EXPECT_THROW(validateText(std::string(5000, 'a'), 4096, "cmdline"), Error);
   EXPECT_THROW(validateText("a\x01", 10, "cmdline"), Error);
-  EXPECT_EQ(quoteForMessage("a\"\x01"), "\"a\\x22\\x01\"");
-  EXPECT_EQ(quoteForMessage(std::string(100, 'x')).size(), 64u + 2 + 3);
+  EXPECT_EQ(security::quoteForMessage("a\"\x01"), "\"a\\x22\\x01\"");
+  EXPECT_EQ(security::quoteForMessage(std::string(100, 'x')).size(), 64u + 2 + 3);
+  try {
+    security::validateSandboxId("a\nb");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << "the hostile value is quoted, not echoed";
+  }
 }
 
 }  // namespace
