@@ -185,9 +185,11 @@ SeccompCtx buildFilter(const SeccompPolicy& policy, SeccompMode mode) {
   KATA_NEGERR(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS), "seccomp bad-arch action");
   KATA_NEGERR(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1), "seccomp TSYNC");
   KATA_NEGERR(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 1), "seccomp no_new_privs");
-  // Log every action other than allow (errno answers too), so a denial can be found in the kernel
-  // log / audit trail whatever the mode.
-  KATA_NEGERR(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_LOG, 1), "seccomp log attribute");
+  // The kernel logs kill actions (audit type 1326, SECCOMP) and SCMP_ACT_LOG on its own. Errno
+  // answers are logged only with this flag: on in errno mode, where they are the denials being
+  // diagnosed; off otherwise, because the clone3 → ENOSYS entry would log every thread created.
+  KATA_NEGERR(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_LOG, mode == SeccompMode::kErrno ? 1 : 0),
+              "seccomp log attribute");
   for (const SyscallEntry& e : policy.syscalls) {
     const std::string what = "seccomp rule for " + e.name;
     if (e.errnoAction) {
