@@ -13,6 +13,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "ipc/peer_creds.h"
+#include "kata-vmmd/hardening.h"
 #include "kata-vmmd/policy.h"
 #include "kata-vmmd/rpc_server.h"
 #include "kata-vmmd/sandbox_manager.h"
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
   std::string policyPath = "/etc/kata-vmmd/policy.toml";
   std::string logPath, logFormat = "text", logLevel = "info";
   std::string cgroupRoot = "/sys/fs/cgroup", cgroupParent = "kata-vmmd";
+  std::string seccompMode = "enforce";
   app.add_flag("--foreground", foreground, "stay in the foreground (the only mode; systemd supervises it)");
   app.add_option("--socket", socketPath, "unix socket to listen on");
   app.add_option("--state-dir", stateDir, "directory for the sandbox registry, run dirs and shares");
@@ -35,6 +37,9 @@ int main(int argc, char** argv) {
   app.add_option("--cgroup-root", cgroupRoot, "where the cgroup hierarchies are mounted");
   app.add_option("--cgroup-parent", cgroupParent,
                  "cgroup below which each VM gets <sandbox id> in every hierarchy (empty: no cgroups)");
+  app.add_option("--seccomp-mode", seccompMode,
+                 "enforce (default), errno (a denied call fails with EPERM) or log (allowed, logged): "
+                 "docs/vmmd-security.md");
   CLI11_PARSE(app, argc, argv);
 
   kata::LogOptions lo;
@@ -75,6 +80,12 @@ int main(int argc, char** argv) {
     manager.recover();
     kata::UniqueFd listenFd = kata::ipc::listenUnix(socketPath, policy.socketMode,
                                                     policy.socketGid.value_or(static_cast<gid_t>(-1)));
+    // Everything the daemon needs from its full privileges is done (policy, directories, socket,
+    // re-adoption); from here it runs with the capabilities it needs and under its seccomp filter.
+    // The event loop has no threads of its own, so this is still the one thread hardenDaemon needs.
+    kata::vmmd::HardeningOptions hardening;
+    hardening.seccompMode = kata::security::parseSeccompMode(seccompMode);
+    kata::vmmd::hardenDaemon(hardening, log);
     kata::vmmd::RpcServer server(io, manager, std::move(listenFd), log);
     log.info("listening on " + socketPath + " (state " + stateDir + ", policy " + policyPath + ")");
     auto serving = server.run().eagerlyEvaluate([&](kj::Exception&& e) {

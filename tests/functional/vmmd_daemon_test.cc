@@ -224,7 +224,10 @@ class VmmdDaemonTest : public ::testing::Test {
     EXPECT_EQ(statusField(qemu, "CapBnd"), "0000000000000000");
     EXPECT_EQ(statusField(qemu, "CapAmb"), "0000000000000000");
     EXPECT_EQ(statusField(qemu, "NoNewPrivs"), "1");
-    EXPECT_EQ(statusField(qemu, "Seccomp"), "2");  // QEMU's own -sandbox filter
+    EXPECT_EQ(statusField(qemu, "Seccomp"), "2");
+    // The daemon's own filter (hardenDaemon, inherited) and QEMU's -sandbox filter on top.
+    std::string filters = statusField(qemu, "Seccomp_filters");
+    EXPECT_GE(filters.empty() ? 0 : std::stoi(filters), 2) << filters;
     // Its own session: a signal to the daemon's group does not reach it.
     std::string stat = kata::readFile("/proc/" + std::to_string(qemu) + "/stat", 4096);
     EXPECT_NE(stat.find(" " + std::to_string(qemu) + " "), std::string::npos) << "not a session leader: " << stat;

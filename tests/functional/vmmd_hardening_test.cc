@@ -146,7 +146,7 @@ int qemuLifecycle(const std::string& runDir, const std::string& cgroupParent) {
   CHILD_CHECK(std::stoi(statusField(qemuStatus, "Seccomp_filters")) >= 2);
   CHILD_CHECK(statusField(qemuStatus, "CapEff") == "0000000000000000");
   CHILD_CHECK(statusField(qemuStatus, "CapBnd") == "0000000000000000");
-  CHILD_CHECK(qh.status().state == VmState::kPaused);
+  CHILD_CHECK(qh.status().state == VmState::kNotStarted);  // -S: CPUs never ran ("prelaunch")
   qh.resume();
   CHILD_CHECK(qh.status().state == VmState::kRunning);
   qh.pause();
