@@ -1,5 +1,5 @@
 // The daemon's policy: who may connect, how much each uid may use, which host devices a client may
-// ask for. Read once at start-up from /etc/kata-vmmd/policy.toml (docs/vmmd-rpc.md, "Policy file").
+// ask for. Read once at start-up from /etc/kata-vmmd/policy.toml (docs/vmmd.md, "Policy file").
 // Every decision is a pure function of the policy and the caller's SO_PEERCRED identity, so the unit
 // tests check authorization without a socket.
 #pragma once

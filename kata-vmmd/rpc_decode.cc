@@ -26,23 +26,13 @@ std::string decodeText(capnp::Text::Reader text, size_t maxBytes, const std::str
 CreateRequest decodeVmSpec(ipc::vmmd::VmSpec::Reader spec) {
   CreateRequest r;
   r.sandboxId = decodeText(spec.getSandboxId(), 64, "sandbox id");
-  security::validateSandboxId(r.sandboxId);
   r.vcpus = spec.getVcpus();
-  if (r.vcpus == 0 || r.vcpus > kMaxVcpus)
-    fail(ErrorKind::kInvalidArgument, "vcpus " + std::to_string(r.vcpus) + " is out of range 1-" + std::to_string(kMaxVcpus));
   r.memoryMiB = spec.getMemoryMiB();
-  if (r.memoryMiB < kMinMemoryMiB || r.memoryMiB > kMaxMemoryMiB)
-    fail(ErrorKind::kInvalidArgument, "memoryMiB " + std::to_string(r.memoryMiB) + " is out of range " +
-                                          std::to_string(kMinMemoryMiB) + "-" + std::to_string(kMaxMemoryMiB));
   r.accel = decodeText(spec.getAccel(), 8, "accel");
-  if (!r.accel.empty()) (void)parseAccel(r.accel);
   r.kernelCmdline = decodeText(spec.getKernelCmdline(), kMaxCmdlineBytes, "kernel command line");
-  validateText(r.kernelCmdline, kMaxCmdlineBytes, "kernel command line");
   r.startPaused = spec.getStartPaused();
   r.hotplugSlots = spec.getHotplugSlots();
-  if (r.hotplugSlots > kMaxHotplugSlots)
-    fail(ErrorKind::kInvalidArgument, "hotplugSlots " + std::to_string(r.hotplugSlots) + " exceeds " +
-                                          std::to_string(kMaxHotplugSlots));
+  validateCreateRequest(r);
   return r;
 }
 

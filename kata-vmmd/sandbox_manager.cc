@@ -34,6 +34,20 @@ void makeDir(const std::string& path, mode_t mode) {
 
 }  // namespace
 
+void validateCreateRequest(const CreateRequest& req) {
+  security::validateSandboxId(req.sandboxId);
+  if (req.vcpus == 0 || req.vcpus > kMaxVcpus)
+    fail(ErrorKind::kInvalidArgument, "vcpus " + std::to_string(req.vcpus) + " is out of range 1-" + std::to_string(kMaxVcpus));
+  if (req.memoryMiB < kMinMemoryMiB || req.memoryMiB > kMaxMemoryMiB)
+    fail(ErrorKind::kInvalidArgument, "memory " + std::to_string(req.memoryMiB) + " MiB is out of range " +
+                                          std::to_string(kMinMemoryMiB) + "-" + std::to_string(kMaxMemoryMiB));
+  if (req.hotplugSlots > kMaxHotplugSlots)
+    fail(ErrorKind::kInvalidArgument, "hotplugSlots " + std::to_string(req.hotplugSlots) + " exceeds " +
+                                          std::to_string(kMaxHotplugSlots));
+  if (!req.accel.empty()) (void)parseAccel(req.accel);
+  validateText(req.kernelCmdline, kMaxCmdlineBytes, "kernel command line");
+}
+
 const char* sandboxStateName(SandboxState state) {
   switch (state) {
     case SandboxState::kUnknown: return "unknown";
@@ -153,15 +167,7 @@ Usage SandboxManager::usageOf(uid_t uid) {
 }
 
 SandboxInfo SandboxManager::create(const CallerId& caller, CreateRequest req) {
-  security::validateSandboxId(req.sandboxId);
-  if (req.vcpus == 0 || req.vcpus > kMaxVcpus)
-    fail(ErrorKind::kInvalidArgument, "vcpus " + std::to_string(req.vcpus) + " is out of range 1-" + std::to_string(kMaxVcpus));
-  if (req.memoryMiB < kMinMemoryMiB || req.memoryMiB > kMaxMemoryMiB)
-    fail(ErrorKind::kInvalidArgument, "memory " + std::to_string(req.memoryMiB) + " MiB is out of range " +
-                                          std::to_string(kMinMemoryMiB) + "-" + std::to_string(kMaxMemoryMiB));
-  if (req.hotplugSlots > kMaxHotplugSlots)
-    fail(ErrorKind::kInvalidArgument, "at most " + std::to_string(kMaxHotplugSlots) + " hot-plug slots");
-  validateText(req.kernelCmdline, kMaxCmdlineBytes, "kernel command line");
+  validateCreateRequest(req);
   if (!req.kernel && (req.initrd || !req.kernelCmdline.empty()))
     fail(ErrorKind::kInvalidArgument, "an initrd or kernel command line needs a kernel: pass the kernel's descriptor too");
   if (sandboxes_.count(req.sandboxId)) {

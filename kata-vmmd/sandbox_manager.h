@@ -56,6 +56,11 @@ struct CreateRequest {
   uint32_t hotplugSlots = 2;
 };
 
+// The bounds every create request must meet (kInvalidArgument naming the field); descriptors are not
+// looked at (the RPC layer calls it while decoding, before they arrive). create() calls it again, so
+// a caller that skips the decoder gets the same checks.
+void validateCreateRequest(const CreateRequest& request);
+
 enum class SandboxState { kUnknown, kCreated, kRunning, kPaused, kStopped };
 const char* sandboxStateName(SandboxState state);
 

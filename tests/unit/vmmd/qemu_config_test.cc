@@ -108,6 +108,21 @@ TEST(QemuConfig, CommasInPathsAreEscapedNotInjected) {
   EXPECT_TRUE(contains(args, "local,id=fs-s,path=/tmp/a,,readonly=off,,path=/x,security_model=none,multidevs=remap,readonly=on"));
 }
 
+TEST(QemuConfig, FirmwareOnlyVmHasNoKernelArguments) {
+  auto arch = archByName("x86_64");
+  QemuConfig c = minimal();
+  c.kernel = KernelSpec{};
+  auto args = buildQemuArgs(c, *arch);
+  for (const char* opt : {"-kernel", "-initrd", "-append"}) EXPECT_FALSE(contains(args, opt)) << opt;
+  EXPECT_TRUE(contains(args, "-mon"));
+  // A command line or initrd without a kernel is a mistake, not something to drop silently.
+  c.kernel.cmdline = "quiet";
+  EXPECT_THROW(buildQemuArgs(c, *arch), Error);
+  c.kernel = KernelSpec{};
+  c.kernel.initrd = "/x/initrd";
+  EXPECT_THROW(buildQemuArgs(c, *arch), Error);
+}
+
 TEST(QemuConfig, RejectsHostileOrInconsistentInput) {
   auto arch = archByName("x86_64");
   auto expectInvalid = [&](QemuConfig c, const std::string& why) {
