@@ -200,7 +200,8 @@ class VmmdDaemonTest : public ::testing::Test {
   }
 
   static std::string statusOf(VmmdClient& c, const std::string& id) {
-    auto info = c.wait(open(c, id).statusRequest().send()).getInfo();
+    auto response = c.wait(open(c, id).statusRequest().send());  // owns what info reads
+    auto info = response.getInfo();
     const char* names[] = {"unknown", "created", "running", "paused", "stopped"};
     return std::string(names[static_cast<int>(info.getState())]) + (info.getAdopted() ? " adopted" : "") +
            " pid=" + std::to_string(info.getPid());
@@ -339,7 +340,8 @@ TEST_F(VmmdDaemonTest, LifecycleAuthorizationLimitsAndReadoption) {
     out += "|" + statusOf(c, "ft1");
     c.wait(vm.resumeRequest().send());
     out += "|" + statusOf(c, "ft1");
-    auto stats = c.wait(vm.statsRequest().send()).getStats();
+    auto statsResponse = c.wait(vm.statsRequest().send());
+    auto stats = statsResponse.getStats();
     out += "|mem=" + std::to_string(stats.getMemoryBaseBytes() >> 20) + " cpus=" + std::to_string(stats.getVcpus());
     return out;
   });
