@@ -24,7 +24,15 @@ namespace kata::agent {
 // Prepares the container's mount namespace and pivots into it. Runs in the container's init process,
 // which is already in its new mount namespace. rootfs is the guest path of the container's root
 // (e.g. /run/kata/shared/<container>/rootfs). Throws kata::Error naming the failing mount/path.
-void setupRootfs(const oci::Spec& spec, const std::string& rootfs);
+struct RootfsOptions {
+  // Where relative bind-mount sources are resolved (beneath it, never above); empty: the directory
+  // holding rootfs (the container's share directory). Absolute sources are guest paths.
+  std::string sourceBase;
+  // runc --no-pivot: MS_MOVE the rootfs onto "/" and chroot. Used anyway when pivot_root is refused
+  // with EINVAL, which it always is while the guest's root is the initramfs.
+  bool noPivot = false;
+};
+void setupRootfs(const oci::Spec& spec, const std::string& rootfs, const RootfsOptions& options = {});
 
 struct ProcessSetup {
   const oci::Process* process = nullptr;  // the process to run (spec.process or an exec's process)
