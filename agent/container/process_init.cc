@@ -14,6 +14,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <cstdlib>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -142,9 +144,65 @@ void applyCapabilities(const oci::Capabilities& caps) {
   }
 }
 
+std::vector<std::vector<std::string>> readColonFile(const char* path) {
+  std::optional<std::string> text;
+  try {
+    text = readFileIfExists(AT_FDCWD, path, 4 << 20);
+  } catch (const Error&) {
+    return {};  // unreadable or huge: treated as absent, as runc treats a missing file
+  }
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(text.value_or(""));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> f;
+    size_t start = 0;
+    for (;;) {
+      size_t colon = line.find(':', start);
+      f.push_back(line.substr(start, colon == std::string::npos ? std::string::npos : colon - start));
+      if (colon == std::string::npos) break;
+      start = colon + 1;
+    }
+    rows.push_back(std::move(f));
+  }
+  return rows;
+}
+
+// The image's /etc/passwd entry of uid: name and home, as runc finds them.
+struct PasswdEntry {
+  std::string name, home;
+};
+std::optional<PasswdEntry> passwdEntry(uid_t uid) {
+  for (const auto& f : readColonFile("/etc/passwd")) {
+    if (f.size() >= 6 && f[2] == std::to_string(uid)) return PasswdEntry{f[0], f[5]};
+  }
+  return std::nullopt;
+}
+
+// Groups of the image's /etc/group that list the user as a member (runc adds them too).
+std::vector<gid_t> memberGroups(uid_t uid) {
+  std::vector<gid_t> out;
+  std::optional<PasswdEntry> user = passwdEntry(uid);
+  if (!user || user->name.empty()) return out;
+  for (const auto& f : readColonFile("/etc/group")) {
+    if (f.size() < 4) continue;
+    std::istringstream members(f[3]);
+    std::string m;
+    while (std::getline(members, m, ',')) {
+      if (m != user->name) continue;
+      char* end = nullptr;
+      unsigned long gid = std::strtoul(f[2].c_str(), &end, 10);
+      if (!f[2].empty() && *end == '\0' && gid <= UINT32_MAX) out.push_back(static_cast<gid_t>(gid));
+      break;
+    }
+  }
+  return out;
+}
+
 void setupUser(const oci::User& user) {
-  std::vector<gid_t> groups;
-  if (user.additionalGids) groups.assign(user.additionalGids->begin(), user.additionalGids->end());
+  std::vector<gid_t> groups = memberGroups(user.uid);
+  if (user.additionalGids) groups.insert(groups.end(), user.additionalGids->begin(), user.additionalGids->end());
   // With a user namespace whose setgroups is "deny", only an empty list can be (and needs to be) skipped.
   std::optional<std::string> setgroupsMode = readFileIfExists(AT_FDCWD, "/proc/self/setgroups", 64);
   bool denied = setgroupsMode && setgroupsMode->rfind("deny", 0) == 0;
@@ -158,22 +216,8 @@ void setupUser(const oci::User& user) {
 
 // runc sets HOME from the container's /etc/passwd when the spec's env lacks it.
 std::string homeOf(uid_t uid) {
-  std::optional<std::string> passwd;
-  try {
-    passwd = readFileIfExists(AT_FDCWD, "/etc/passwd", 4 << 20);
-  } catch (const Error&) {
-    return "/";
-  }
-  std::istringstream in(passwd.value_or(""));
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::istringstream l(line);
-    std::string field;
-    while (std::getline(l, field, ':')) f.push_back(field);
-    if (f.size() >= 6 && f[2] == std::to_string(uid) && !f[5].empty()) return f[5];
-  }
-  return "/";
+  std::optional<PasswdEntry> entry = passwdEntry(uid);
+  return entry && !entry->home.empty() ? entry->home : "/";
 }
 
 std::optional<std::string> envValue(const std::vector<std::string>& env, const std::string& name) {

@@ -112,6 +112,40 @@ TEST_P(Rootfs, MountsDevicesMasksAndReadonlyRoot) {
   EXPECT_FALSE(pathExists(rootfs_ + "/ro-file"));
 }
 
+// The container init's whole pipeline: rootfs, then the process as the image's user, with groups
+// and HOME from the image's /etc files, no capabilities, and seccomp loaded last.
+TEST_P(Rootfs, ThenProcessRunsAsTheImageUser) {
+  std::ofstream(rootfs_ + "/etc/passwd") << "root:x:0:0:root:/root:/bin/sh\napp:x:1234:2345::/home/app:/bin/sh\n";
+  std::ofstream(rootfs_ + "/etc/group") << "root:x:0:\nextra:x:4000:bob,app\nother:x:4001:bob\n";
+  oci::Spec s = spec();
+  oci::Spec p = oci::parseSpec(R"({"ociVersion":"1.0.2","root":{"path":"rootfs"},
+    "process":{"cwd":"/tmp","args":["busybox","sh","-c","cat /proc/self/status; echo HOME=$HOME; mkdir /tmp/denied || echo MKDIR-DENIED; touch /tmp/allowed && echo TOUCH-OK"],
+      "env":["PATH=/usr/bin:/bin"],"user":{"uid":1234,"gid":2345,"additionalGids":[3001]},
+      "capabilities":{"bounding":[],"effective":[],"permitted":[],"inheritable":[],"ambient":[]},
+      "noNewPrivileges":true},
+    "linux":{"namespaces":[{"type":"mount"}],"seccomp":{"defaultAction":"SCMP_ACT_ALLOW",
+      "syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}}})");
+  s.process = p.process;
+  s.linux->seccomp = p.linux->seccomp;
+  bool noPivot = GetParam();
+  testing::ChildResult r = testing::runInChild([&] {
+    KATA_SYSCALL(::unshare(CLONE_NEWNS), "unshare");
+    RootfsOptions options;
+    options.sourceBase = base_;
+    options.noPivot = noPivot;
+    setupRootfs(s, rootfs_, options);
+    ProcessSetup setup;
+    setup.process = &*s.process;
+    setup.spec = &s;
+    setupProcessAndExec(setup);
+  });
+  ASSERT_EQ(r.exitCode, 0) << r.output;
+  for (const char* e : {"\nUid:\t1234\t1234\t1234\t1234\n", "\nGid:\t2345\t2345\t2345\t2345\n",
+                        "\nGroups:\t3001 4000 \n", "\nCapBnd:\t0000000000000000\n", "\nCapEff:\t0000000000000000\n",
+                        "\nNoNewPrivs:\t1\n", "HOME=/home/app\n", "MKDIR-DENIED\n", "TOUCH-OK\n"})
+    EXPECT_NE(r.output.find(e), std::string::npos) << "missing " << e << r.output;
+}
+
 INSTANTIATE_TEST_SUITE_P(PivotAndMove, Rootfs, ::testing::Values(false, true),
                          [](const auto& p) { return p.param ? std::string("NoPivot") : std::string("PivotRoot"); });
 
