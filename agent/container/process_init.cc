@@ -6,9 +6,11 @@
 
 #include <fcntl.h>
 #include <sys/capability.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <grp.h>
 
@@ -283,6 +285,27 @@ void setupProcessAndExec(const ProcessSetup& setup) {
       lim.rlim_max = r.hard;
       sys(::setrlimit(static_cast<__rlimit_resource>(resource), &lim), label + ": setrlimit");
     }
+  }
+  if (linux && linux->personality) {
+    // runc 1.2: the execution domain only; personality flags are not applied.
+    const std::string& domain = linux->personality->domain;
+    unsigned long persona = 0;
+    if (domain == "LINUX") persona = PER_LINUX;
+    else if (domain == "LINUX32") persona = PER_LINUX32;
+    else fail(ErrorKind::kInvalidArgument, "linux.personality.domain: unknown domain \"" + domain + "\"");
+    sys(::personality(persona), "linux.personality " + domain + ": personality");
+  }
+  if (p.ioPriority) {
+    // <linux/ioprio.h> values: class in the top 3 of 16 bits, level below.
+    int ioClass = 0;
+    if (p.ioPriority->ioClass == "IOPRIO_CLASS_RT") ioClass = 1;
+    else if (p.ioPriority->ioClass == "IOPRIO_CLASS_BE") ioClass = 2;
+    else if (p.ioPriority->ioClass == "IOPRIO_CLASS_IDLE") ioClass = 3;
+    else fail(ErrorKind::kInvalidArgument, "process.ioPriority.class: unknown class \"" + p.ioPriority->ioClass + "\"");
+    int level = p.ioPriority->priority.value_or(0);
+    if (level < 0 || level > 7) fail(ErrorKind::kInvalidArgument, "process.ioPriority.priority: must be 0..7");
+    sys(::syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, (ioClass << 13) | level),
+        "process.ioPriority " + p.ioPriority->ioClass + ": ioprio_set");
   }
   if (p.noNewPrivileges) sys(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "process.noNewPrivileges");
   // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the user change below may

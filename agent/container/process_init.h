@@ -7,9 +7,14 @@
 //   1. setupRootfs(spec, rootfs)   mount namespace: propagation, rootfs bind, OCI mounts, devices,
 //                                  /dev symlinks, pivot_root, maskedPaths, readonlyPaths, readonly root
 //   2. setupProcess(spec.linux + process) hostname/domainname (when a UTS ns is new), sysctl,
-//                                  oomScoreAdj, rlimits, setgroups/setgid/setuid, umask, capabilities,
-//                                  no_new_privs, cwd, env, seccomp (last, after everything needing
-//                                  syscalls the profile may deny), then execve.
+//                                  oomScoreAdj, rlimits, personality, ioPriority, no_new_privs,
+//                                  bounding set, setgroups/setgid/setuid, capabilities, umask, cwd,
+//                                  env, seccomp (last, after everything needing syscalls the profile
+//                                  may deny), then execve. Without noNewPrivileges the filter is
+//                                  loaded before the uid change instead (it needs CAP_SYS_ADMIN then),
+//                                  exactly as runc does.
+// Neither function closes inherited fds, resets signal dispositions or sets the parent-death
+// signal: that is the manager's part of the clone.
 // An exec'd process (kata-ctl exec) runs only step 2 after setns into the container's namespaces and
 // cgroup.
 #pragma once

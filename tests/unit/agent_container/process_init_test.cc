@@ -92,6 +92,17 @@ TEST_F(ProcessInit, RootKeepsOnlyTheListedCapabilities) {
   EXPECT_EQ(statusLine(r.output, "Groups"), "");
 }
 
+TEST_F(ProcessInit, PersonalityAndIoPriority) {
+  oci::Spec spec = specFrom(
+      R"({"user": {"uid": 0, "gid": 0}, "args": ["busybox", "sh", "-c", "echo ARCH $(uname -m); ionice"],
+          "env": ["PATH=/bin"], "cwd": "/", "ioPriority": {"class": "IOPRIO_CLASS_IDLE", "priority": 0}})",
+      R"({"personality": {"domain": "LINUX32"}})");
+  testing::ChildResult r = run(spec);
+  ASSERT_EQ(r.exitCode, 0) << r.output;
+  EXPECT_NE(r.output.find("ARCH i686\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("idle"), std::string::npos) << r.output;
+}
+
 TEST_F(ProcessInit, SeccompFromTheSpecIsLoadedBeforeExec) {
   oci::Spec spec = specFrom(
       R"({"user": {"uid": 0, "gid": 0}, "args": ["busybox", "mkdir", "/tmp/kata-seccomp-denied"],

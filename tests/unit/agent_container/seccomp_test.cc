@@ -59,7 +59,8 @@ TEST(Seccomp, DefaultErrnoAndAllowList) {
   oci::Seccomp profile = profileFrom(R"({
     "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 77,
     "syscalls": [{"names": ["read", "write", "exit_group", "exit", "brk", "mmap", "munmap", "fstat", "newfstatat",
-                            "rt_sigreturn", "rt_sigprocmask", "futex", "lseek", "close", "getpid"],
+                            "rt_sigreturn", "rt_sigprocmask", "rt_sigaction", "sigaltstack", "futex", "lseek", "close",
+                            "getpid", "gettid", "madvise", "mprotect"],
                   "action": "SCMP_ACT_ALLOW"}]})");
   testing::ChildResult r = testing::runInChild([&] {
     SeccompFilter::build(profile).load();
