@@ -212,8 +212,16 @@ class RootfsSetup {
         if (type == "cgroup") type = "cgroup2";
         if (type.empty()) fail(ErrorKind::kInvalidArgument, label + ": no type");
         UniqueFd dst = createInRoot(rootFd_.get(), dest, true);
-        doMount(source.empty() ? type : source, procFdPath(dst.get()), type.c_str(), flags, opts.data,
-                label + ": mount " + type);
+        std::string target = procFdPath(dst.get());
+        if (type == "mqueue" &&
+            ::mount(source.empty() ? "mqueue" : source.c_str(), target.c_str(), "mqueue", flags, nullptr) != 0) {
+          // Not permitted (a user namespace without its own ipc namespace): the guest's
+          // /dev/mqueue instead, as runc does.
+          if (errno != EPERM) throwSysError(errno, label + ": mount mqueue");
+          doMount("/dev/mqueue", target, nullptr, MS_BIND, "", label + ": bind /dev/mqueue");
+        } else if (type != "mqueue") {
+          doMount(source.empty() ? type : source, target, type.c_str(), flags, opts.data, label + ": mount " + type);
+        }
       }
       if (dest == "/dev" && bind) devBound_ = true;
       for (unsigned long p : opts.propagation) {

@@ -35,6 +35,7 @@ echo NULL $(stat -c '%F %t:%T %a' /dev/null)
 echo PTMX $(readlink /dev/ptmx) FD $(readlink /dev/fd) STDERR $(readlink /dev/stderr)
 echo hi > /dev/null && echo NULL-WORKS
 echo EVIL $(ls -d /etc/evilsub)
+grep -q ' /dev/mqueue .* - mqueue ' /proc/self/mountinfo && echo MQUEUE
 echo ROOTLIST $(ls / | tr '\n' ' ')
 )";
 
@@ -68,6 +69,7 @@ class Rootfs : public ::testing::TestWithParam<bool> {
         {"destination":"/proc","type":"proc","source":"proc","options":["nosuid","noexec","nodev"]},
         {"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid","strictatime","mode=755","size=65536k"]},
         {"destination":"/dev/pts","type":"devpts","source":"devpts","options":["nosuid","noexec","newinstance","ptmxmode=0666","mode=0620"]},
+        {"destination":"/dev/mqueue","type":"mqueue","source":"mqueue","options":["nosuid","noexec","nodev"]},
         {"destination":"/sys","type":"sysfs","source":"sysfs","options":["nosuid","noexec","nodev","ro"]},
         {"destination":"/tmp","type":"tmpfs","source":"tmpfs","options":["nosuid","nodev","size=1m","mode=1777"]},
         {"destination":"/data","type":"bind","source":"data","options":["rbind","ro","rprivate"]},
@@ -101,7 +103,7 @@ TEST_P(Rootfs, MountsDevicesMasksAndReadonlyRoot) {
       "ROOT-MOUNT-RO\n", "ROOT-RO\n", "TMP-WRITABLE\n", "DATA hello-from-share\n", "DATA-RO\n",
       "HOSTFILE a-file-bind\n", "VERSION 0\n", "MASKEDDIR 0\n", "SYS-RO\n",
       "MYDEV character special file 1:7 600 5:6\n", "NULL character special file 1:3 666\n",
-      "PTMX pts/ptmx FD /proc/self/fd STDERR /proc/self/fd/2\n", "NULL-WORKS\n", "EVIL /etc/evilsub\n",
+      "PTMX pts/ptmx FD /proc/self/fd STDERR /proc/self/fd/2\n", "NULL-WORKS\n", "EVIL /etc/evilsub\n", "MQUEUE\n",
   };
   for (const char* e : expected) EXPECT_NE(r.output.find(e), std::string::npos) << "missing " << e << r.output;
   // Only the image is visible at /: no trace of the host's root.
