@@ -194,6 +194,7 @@ class RootfsSetup {
         struct stat st {};
         KATA_SYSCALL(::fstat(src.get(), &st), label + ": stat source");
         UniqueFd dst = createInRoot(rootFd_.get(), dest, S_ISDIR(st.st_mode));
+        checkProcDestination(pathInRoot(dst.get()), index);
         doMount(procFdPath(src.get()), procFdPath(dst.get()), nullptr, MS_BIND | (opts.flags & MS_REC), "",
                 label + ": bind " + source);
         // A bind ignores every other flag: ro, nosuid, ... need a remount of the new mount.
@@ -212,6 +213,8 @@ class RootfsSetup {
         if (type == "cgroup") type = "cgroup2";
         if (type.empty()) fail(ErrorKind::kInvalidArgument, label + ": no type");
         UniqueFd dst = createInRoot(rootFd_.get(), dest, true);
+        // The lexical check above is not enough: a symlink in the image may lead into /proc.
+        if (type != "proc") checkProcDestination(pathInRoot(dst.get()), index);
         std::string target = procFdPath(dst.get());
         if (type == "mqueue" &&
             ::mount(source.empty() ? "mqueue" : source.c_str(), target.c_str(), "mqueue", flags, nullptr) != 0) {
@@ -233,6 +236,18 @@ class RootfsSetup {
       if (msg.rfind("mounts[", 0) == 0) throw;
       throw Error(e.kind(), label + ": " + msg, e.sysErrno());
     }
+  }
+
+  // Where an fd from openInRoot really is, as a path inside the rootfs ("/proc/x"), for the checks
+  // that must see through symlinks in the image.
+  std::string pathInRoot(int fd) const {
+    char buf[4096];
+    ssize_t n = ::readlink(procFdPath(fd).c_str(), buf, sizeof buf - 1);
+    if (n < 0) throwSysError(errno, "readlink " + procFdPath(fd));
+    std::string real(buf, static_cast<size_t>(n));
+    if (!isUnder(real, rootfs_)) fail(ErrorKind::kInvalidArgument, "resolved outside the rootfs: " + real);
+    std::string rel = real.substr(rootfs_.size());
+    return rel.empty() ? "/" : rel;
   }
 
   // runc creates device nodes unless /dev itself is a bind mount.

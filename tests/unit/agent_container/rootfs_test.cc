@@ -170,6 +170,12 @@ TEST(RootfsRefusals, ProcDestinationsAndEscapingSources) {
   testing::ChildResult proc = attempt(R"({"destination":"/proc/self/x","type":"tmpfs","source":"tmpfs"})");
   EXPECT_EQ(proc.exitCode, 100);
   EXPECT_NE(proc.output.find("mounts[0]: destination /proc/self/x is inside /proc"), std::string::npos) << proc.output;
+  // The same through a symlink in the image.
+  ASSERT_EQ(::symlink("/proc", (base + "/rootfs/sneaky").c_str()), 0);
+  ASSERT_EQ(::mkdir((base + "/rootfs/proc").c_str(), 0755), 0);
+  testing::ChildResult link = attempt(R"({"destination":"/sneaky/self","type":"tmpfs","source":"tmpfs"})");
+  EXPECT_EQ(link.exitCode, 100);
+  EXPECT_NE(link.output.find("destination /proc/self is inside /proc"), std::string::npos) << link.output;
   // A relative source climbing out of the share resolves inside it (and so does not exist).
   testing::ChildResult up = attempt(R"({"destination":"/x","type":"bind","source":"../../../etc","options":["bind"]})");
   EXPECT_EQ(up.exitCode, 100);
