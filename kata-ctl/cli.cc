@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "kata-ctl/context.h"
 #include "kata-ctl/go_flags.h"
+#include "runtime/config/config.h"
 
 #ifndef KATA_VERSION
 #define KATA_VERSION "unknown"
@@ -36,8 +37,8 @@ void defineGlobalFlags(CLI::App& app, GlobalOptions& o) {
   addStringFlag(app, "--rootless", o.rootless,
                 "ignore cgroup permission errors ('true', 'false', or 'auto') (default: \"auto\")");
   addStringFlag(app, "--config", o.config,
-                "path of the toml configuration (default: $KATA_CTL_CONFIG, then /etc/kata-ctl/config.toml, "
-                "then the built-in defaults)");
+                std::string("path of the toml configuration (default: $KATA_CTL_CONFIG, then ") +
+                    config::kSystemConfigPath + ", then the built-in defaults)");
   addBoolFlag(app, "-v,--version", o.version, "print the version");
 }
 
