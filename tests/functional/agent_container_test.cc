@@ -109,6 +109,8 @@ class AgentContainerTest : public ::testing::Test {
     char tmpl[] = "/tmp/kata-ctr-share-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) throwSysError(errno, "mkdtemp");
     shareDir_ = tmpl;
+    // mkdtemp makes it 0700: a container's user namespace maps root elsewhere and must traverse it.
+    if (::chmod(tmpl, 0755) != 0) throwSysError(errno, "chmod");
     buildRootfs(shareDir_ + "/rootfs");
     io_ = std::make_unique<kj::AsyncIoContext>(kj::setupAsyncIo());
     QemuVmOptions opts;
@@ -409,6 +411,62 @@ TEST_F(AgentContainerTest, HostileRequestsGetErrorsNotACrash) {
   }
   EXPECT_NO_THROW(waitFor(conn_->agent().pingRequest().send(), seconds(30)));
   EXPECT_FALSE(vm_->waitExit(std::chrono::milliseconds(0))) << "QEMU exited" << vmDiagnostics(*vm_);
+}
+
+TEST_F(AgentContainerTest, UserNamespaceGetsItsIdMapsFromTheAgent) {
+  auto out = std::make_shared<Captured>(), err = std::make_shared<Captured>();
+  nlohmann::json spec = nlohmann::json::parse(containerSpec({"sh", "-c", "id -u; cat /proc/self/uid_map"}, "userns"));
+  spec["linux"]["namespaces"].push_back({{"type", "user"}});
+  spec["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+  spec["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+  std::string text = spec.dump();
+  auto req = conn_->agent().createContainerRequest();
+  auto cfg = req.initConfig();
+  cfg.setId("userns");
+  cfg.setOciSpecJson(kj::arrayPtr(reinterpret_cast<const kj::byte*>(text.data()), text.size()));
+  cfg.setRootfsShare(kShareTag);
+  cfg.setRootfsPath("rootfs");
+  setStdio(req.initStdio(), out, err);
+  auto resp = waitFor(req.send(), seconds(60));
+  auto container = resp.getContainer();
+  auto init = resp.getInit();
+  waitFor(container.startRequest().send(), seconds(60));
+  EXPECT_EQ(wait(init).code, 0) << err->data;
+  std::istringstream lines(out->data);
+  std::string uid, m0, m1, m2;
+  lines >> uid >> m0 >> m1 >> m2;
+  EXPECT_EQ(uid, "0") << out->data << err->data;
+  EXPECT_EQ(m0 + " " + m1 + " " + m2, "0 100000 65536") << out->data;
+  removeForce(container);
+}
+
+// Last: it replaces the suite's connection. Output flows while the host hangs up; the agent must
+// keep draining (the process never blocks on a full pipe), keep the container, and serve a new
+// connection that finds it by id, kills it and gets its status.
+TEST_F(AgentContainerTest, HostDisconnectMidStreamKeepsTheContainerAndItsStatus) {
+  Created c = run("flood", {"sh", "-c", "while true; do echo 0123456789abcdef0123456789abcdef; done"});
+  ASSERT_TRUE(waitUntil([&] { return c.out->writes >= 3; })) << c.out->data.size();
+  c = Created{nullptr, nullptr, nullptr, nullptr};
+  conn_.reset();
+  std::this_thread::sleep_for(kReconnectQuietPeriod);
+  conn_ = connectAgentWithRetry(*io_, vm_->agentSocket(), seconds(3), seconds(60));
+  auto req = conn_->agent().containerRequest();
+  req.setId("flood");
+  auto container = waitFor(req.send(), seconds(30)).getContainer();
+  // Still there and running; the decisive checks are that it is killed and reaped, and that wait()
+  // answers although its stdout stream's host end is gone (the pump drained and ended).
+  EXPECT_EQ(waitFor(container.stateRequest().send(), seconds(30)).getState().getStatus(),
+            rpc::ContainerStatus::RUNNING);
+  auto sig = container.signalRequest();
+  sig.setSignal(SIGKILL);
+  sig.setAll(true);
+  waitFor(sig.send(), seconds(30));
+  auto preq = container.processRequest();
+  preq.setExecId("");
+  auto init = waitFor(preq.send(), seconds(30)).getProcess();
+  EXPECT_EQ(wait(init).code, 128 + SIGKILL) << vmDiagnostics(*vm_);
+  waitFor(container.removeRequest().send(), seconds(30));
+  EXPECT_EQ(waitFor(conn_->agent().listContainersRequest().send(), seconds(30)).getIds().size(), 0u);
 }
 
 }  // namespace
