@@ -44,10 +44,20 @@ class Container {
   std::string rootfs;
   ContainerStatus status = ContainerStatus::kCreated;
   bool ownPidNs = false;
+  std::optional<ContainerCgroup> cgroup;
   UniqueFd controlWrite;                      // 'S' = start; closing it makes a created init exit
   kj::Own<kj::AsyncInputStream> initSync;     // the init's sync pipe, read at start()
   std::map<std::string, std::unique_ptr<ManagedProcess>> processes;  // "" = init
   ManagedProcess& init() { return *processes.at(""); }
+  ~Container() {
+    // Best effort: a cgroup whose processes are not reaped yet cannot go (failed create paths).
+    if (cgroup) {
+      try {
+        cgroup->remove();
+      } catch (...) {
+      }
+    }
+  }
 };
 
 namespace {
@@ -427,12 +437,18 @@ std::unique_ptr<ManagedProcess> ContainerManager::startProcess(Container& c, con
   kj::Maybe<kj::Promise<void>> exited;
   if (init) {
     int flags = 0;
-    bool userNs = false;
+    bool userNs = false, cgroupNs = false;
     if (c.spec.linux && c.spec.linux->namespaces)
       for (const auto& ns : *c.spec.linux->namespaces) {
         flags |= cloneFlagFor(ns.type);
         if (ns.type == "user") userNs = true;
       }
+    // The cgroup namespace is unshared by the child once the agent has put it in its cgroup, so the
+    // namespace's root is the container's cgroup (runc's order).
+    if (flags & CLONE_NEWCGROUP) {
+      cgroupNs = true;
+      flags &= ~CLONE_NEWCGROUP;
+    }
     // A raw clone: glibc's clone() wants a separate stack, fork() takes no namespace flags.
     pid = static_cast<pid_t>(KATA_SYSCALL(::syscall(SYS_clone, static_cast<unsigned long>(flags | SIGCHLD),
                                                     nullptr, nullptr, nullptr, nullptr),
@@ -447,6 +463,7 @@ std::unique_ptr<ManagedProcess> ContainerManager::startProcess(Container& c, con
           KATA_SYSCALL(::setresgid(0, 0, 0), "setresgid 0 in the new user namespace");
           KATA_SYSCALL(::setresuid(0, 0, 0), "setresuid 0 in the new user namespace");
         }
+        if (cgroupNs) KATA_SYSCALL(::unshare(CLONE_NEWCGROUP), "unshare the cgroup namespace");
         launcher_->prepareRootfs(c.spec, c.rootfs);
         writeAll(syncFd, "R", 1);
         // The start barrier: 'S' lets the process exec; end of file means the container was removed.
@@ -462,6 +479,7 @@ std::unique_ptr<ManagedProcess> ContainerManager::startProcess(Container& c, con
     mp->pid = pid;
     exited = reaper_.onExit(pid).then([p = mp.get()](int st) { p->waitStatus = st; });
     try {
+      if (c.cgroup) c.cgroup->addProcess(pid);
       if (userNs) {
         if (c.spec.linux->uidMappings) writeIdMap(pid, "uid_map", *c.spec.linux->uidMappings);
         if (c.spec.linux->gidMappings) writeIdMap(pid, "gid_map", *c.spec.linux->gidMappings);
@@ -488,6 +506,8 @@ std::unique_ptr<ManagedProcess> ContainerManager::startProcess(Container& c, con
     if (mid == 0) {
       int syncFd = sync.write.get();
       try {
+        // The cgroup first (from the agent's view of the hierarchy); the process inherits it.
+        if (c.cgroup) c.cgroup->addProcess(::getpid());
         for (auto& [fd, flag] : nsFds) KATA_SYSCALL(::setns(fd.get(), flag), "setns");
         pid_t child = KATA_SYSCALL(::fork(), "fork into the container's pid namespace");
         if (child != 0) {
@@ -573,6 +593,8 @@ kj::Promise<void> ContainerManager::createContainer(const std::string& id, kj::A
           fail(ErrorKind::kNotSupported, "linux.namespaces: time namespaces are not supported");
         if (ns.type == "pid") c->ownPidNs = true;
       }
+    c->cgroup = ContainerCgroup::create(paths_.cgroupRoot, paths_.cgroupParent + "/" + id,
+                                        c->spec.linux ? c->spec.linux->resources : std::nullopt);
     UniqueFd syncRead;
     auto init = startProcess(*c, "", *c->spec.process, std::move(stdio), true, syncRead);
     c->processes.emplace("", std::move(init));
@@ -669,7 +691,9 @@ std::vector<pid_t> ContainerManager::ps(const std::string& id) {
   Container& c = find(id);
   std::vector<pid_t> pids;
   if (status(id) == ContainerStatus::kStopped) return pids;
-  if (c.ownPidNs) {
+  if (c.cgroup) {
+    pids = c.cgroup->processes();
+  } else if (c.ownPidNs) {
     // Every process whose pid namespace is the init's: the container's processes, whoever forked them.
     ino_t ns = nsInode(paths_.procRoot, c.init().pid, "pid");
     UniqueFd dir = openDir(paths_.procRoot);
@@ -728,9 +752,64 @@ kj::Promise<void> ContainerManager::remove(const std::string& id, bool force) {
     }
     return timer_.timeoutAfter(10 * kj::SECONDS, kj::joinPromises(waits.finish()))
         .then([this, id]() {
+          auto it = containers_.find(id);
+          if (it != containers_.end() && it->second->cgroup) {
+            try {
+              it->second->cgroup->remove();
+            } catch (const std::exception& e) {
+              log_.warn("removing a container's cgroup failed", {{"container", id}, {"error", e.what()}});
+            }
+            it->second->cgroup.reset();
+          }
           containers_.erase(id);
           log_.info("container removed", {{"container", id}});
         });
+  });
+}
+
+namespace {
+ContainerCgroup& cgroupOf(Container& c) {
+  if (!c.cgroup) fail(ErrorKind::kFailedPrecondition, "container \"" + c.id + "\" has no cgroup");
+  return *c.cgroup;
+}
+}  // namespace
+
+CgroupStats ContainerManager::stats(const std::string& id) { return cgroupOf(find(id)).stats(); }
+
+void ContainerManager::pause(const std::string& id) {
+  Container& c = find(id);
+  if (status(id) != ContainerStatus::kRunning) fail(ErrorKind::kFailedPrecondition, "container not running");
+  cgroupOf(c).freeze();
+  c.status = ContainerStatus::kPaused;
+}
+
+void ContainerManager::resume(const std::string& id) {
+  Container& c = find(id);
+  if (status(id) != ContainerStatus::kPaused) fail(ErrorKind::kFailedPrecondition, "container not paused");
+  cgroupOf(c).thaw();
+  c.status = ContainerStatus::kRunning;
+}
+
+void ContainerManager::update(const std::string& id, kj::ArrayPtr<const kj::byte> resourcesJson) {
+  Container& c = find(id);
+  if (resourcesJson.size() > kMaxResourcesJsonBytes)
+    fail(ErrorKind::kInvalidArgument, "resources JSON is larger than 64 KiB");
+  // Parsed (bounded, typed) as the linux.resources of a minimal config.
+  std::string text = "{\"ociVersion\":\"1.0.2\",\"root\":{\"path\":\"rootfs\"},\"linux\":{\"resources\":";
+  text.append(reinterpret_cast<const char*>(resourcesJson.begin()), resourcesJson.size());
+  text += "}}";
+  oci::Spec wrapped = oci::parseSpec(text);
+  if (!wrapped.linux || !wrapped.linux->resources) fail(ErrorKind::kInvalidArgument, "resources: missing");
+  cgroupOf(c).update(*wrapped.linux->resources);
+}
+
+kj::Promise<uint64_t> ContainerManager::nextOomEvent(const std::string& id, uint64_t seen) {
+  return evalGuarded<uint64_t>([&]() -> kj::Promise<uint64_t> {
+    Container& c = find(id);
+    uint64_t count = cgroupOf(c).oomKillCount();
+    if (count > seen || status(id) == ContainerStatus::kStopped) return count;
+    // memory.events changes are rare; a 100 ms poll keeps this simple and cheap.
+    return timer_.afterDelay(100 * kj::MILLISECONDS).then([this, id, seen] { return nextOomEvent(id, seen); });
   });
 }
 

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "agent/console_log.h"
+#include "agent/container/cgroup.h"
 #include "agent/modules.h"
 #include "agent/process_launcher.h"
 #include "agent/reaper.h"
@@ -66,7 +67,7 @@ struct StdioStreams {
   kj::Maybe<ipc::agent::ByteStream::Client> stderr;
 };
 
-enum class ContainerStatus { kCreated, kRunning, kStopped };
+enum class ContainerStatus { kCreated, kRunning, kPaused, kStopped };
 
 class ManagedProcess;
 class Container;
@@ -75,6 +76,8 @@ struct ManagerPaths {
   std::string sharedDir = "/run/kata/shared";
   std::string resolvConf = "/etc/resolv.conf";
   std::string procRoot = "/proc";
+  std::string cgroupRoot = "/sys/fs/cgroup";
+  std::string cgroupParent = "kata";  // each container's cgroup is <cgroupRoot>/<cgroupParent>/<id>
 };
 
 class ContainerManager {
@@ -98,6 +101,13 @@ class ContainerManager {
   std::vector<pid_t> ps(const std::string& id);
   kj::Promise<void> remove(const std::string& id, bool force);
   ContainerStatus status(const std::string& id);
+  // Delegated to the container's cgroup (agent/container/cgroup.h).
+  CgroupStats stats(const std::string& id);
+  void pause(const std::string& id);
+  void resume(const std::string& id);
+  void update(const std::string& id, kj::ArrayPtr<const kj::byte> resourcesJson);
+  // Resolves with the OOM-kill count once it exceeds `seen`, or when the container stops.
+  kj::Promise<uint64_t> nextOomEvent(const std::string& id, uint64_t seen);
   pid_t initPid(const std::string& id);
   std::vector<std::string> list() const;
   void requireContainer(const std::string& id) const;

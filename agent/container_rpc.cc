@@ -122,6 +122,7 @@ class ContainerServer final : public ipc::agent::Container::Server {
       switch (m_.status(id_)) {
         case ContainerStatus::kCreated: s.setStatus(ipc::agent::ContainerStatus::CREATED); break;
         case ContainerStatus::kRunning: s.setStatus(ipc::agent::ContainerStatus::RUNNING); break;
+        case ContainerStatus::kPaused: s.setStatus(ipc::agent::ContainerStatus::PAUSED); break;
         case ContainerStatus::kStopped: s.setStatus(ipc::agent::ContainerStatus::STOPPED); break;
       }
       s.setInitPid(m_.initPid(id_));
@@ -136,11 +137,43 @@ class ContainerServer final : public ipc::agent::Container::Server {
       return kj::READY_NOW;
     });
   }
-  kj::Promise<void> stats(StatsContext) override { return needsCgroup("stats"); }
-  kj::Promise<void> pause(PauseContext) override { return needsCgroup("pause"); }
-  kj::Promise<void> resume(ResumeContext) override { return needsCgroup("resume"); }
-  kj::Promise<void> update(UpdateContext) override { return needsCgroup("update"); }
-  kj::Promise<void> nextOomEvent(NextOomEventContext) override { return needsCgroup("nextOomEvent"); }
+  kj::Promise<void> stats(StatsContext context) override {
+    return rpcGuard("Container.stats", [&]() -> kj::Promise<void> {
+      CgroupStats st = m_.stats(id_);
+      auto r = context.getResults().initStats();
+      r.setCpuUsageNs(st.cpuUsageUsec * 1000);
+      r.setMemoryUsageBytes(st.memoryUsageBytes);
+      r.setMemoryLimitBytes(st.memoryLimitBytes);
+      r.setPids(static_cast<uint32_t>(st.pidsCurrent));
+      r.setOomKills(st.oomKills);
+      return kj::READY_NOW;
+    });
+  }
+  kj::Promise<void> pause(PauseContext) override {
+    return rpcGuard("Container.pause", [&]() -> kj::Promise<void> {
+      m_.pause(id_);
+      return kj::READY_NOW;
+    });
+  }
+  kj::Promise<void> resume(ResumeContext) override {
+    return rpcGuard("Container.resume", [&]() -> kj::Promise<void> {
+      m_.resume(id_);
+      return kj::READY_NOW;
+    });
+  }
+  kj::Promise<void> update(UpdateContext context) override {
+    return rpcGuard("Container.update", [&]() -> kj::Promise<void> {
+      m_.update(id_, context.getParams().getResourcesJson());
+      return kj::READY_NOW;
+    });
+  }
+  kj::Promise<void> nextOomEvent(NextOomEventContext context) override {
+    return rpcGuard("Container.nextOomEvent", [&] {
+      return m_.nextOomEvent(id_, context.getParams().getSeen()).then([context](uint64_t n) mutable {
+        context.getResults().setOomKills(n);
+      });
+    });
+  }
   kj::Promise<void> signal(SignalContext context) override {
     return rpcGuard("Container.signal", [&]() -> kj::Promise<void> {
       m_.signal(id_, context.getParams().getSignal(), context.getParams().getAll());
@@ -152,10 +185,6 @@ class ContainerServer final : public ipc::agent::Container::Server {
   }
 
  private:
-  kj::Promise<void> needsCgroup(const char* method) {
-    return KJ_EXCEPTION(UNIMPLEMENTED, kj::str("Container.", method,
-                                               ": not implemented yet by this kata-agent (needs the container cgroup)"));
-  }
   ContainerManager& m_;
   std::string id_;
 };

@@ -18,6 +18,9 @@ const std::vector<MountSpec>& earlyMounts() {
   static const std::vector<MountSpec> kMounts = {
       {"proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr},
       {"sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr},
+      // Containers' cgroups (agent/container/cgroup.cc). nsdelegate: a container in its own cgroup
+      // namespace cannot write the limits of the cgroup it was put in.
+      {"cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME, "nsdelegate"},
       {"devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755"},
       {"devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"},
       {"tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"},

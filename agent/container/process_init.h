@@ -7,9 +7,14 @@
 //   1. setupRootfs(spec, rootfs)   mount namespace: propagation, rootfs bind, OCI mounts, devices,
 //                                  /dev symlinks, pivot_root, maskedPaths, readonlyPaths, readonly root
 //   2. setupProcess(spec.linux + process) hostname/domainname (when a UTS ns is new), sysctl,
-//                                  oomScoreAdj, rlimits, setgroups/setgid/setuid, umask, capabilities,
-//                                  no_new_privs, cwd, env, seccomp (last, after everything needing
-//                                  syscalls the profile may deny), then execve.
+//                                  oomScoreAdj, rlimits, personality, ioPriority, no_new_privs,
+//                                  bounding set, setgroups/setgid/setuid, capabilities, umask, cwd,
+//                                  env, seccomp (last, after everything needing syscalls the profile
+//                                  may deny), then execve. Without noNewPrivileges the filter is
+//                                  loaded before the uid change instead (it needs CAP_SYS_ADMIN then),
+//                                  exactly as runc does.
+// Neither function closes inherited fds, resets signal dispositions or sets the parent-death
+// signal: that is the manager's part of the clone.
 // An exec'd process (kata-ctl exec) runs only step 2 after setns into the container's namespaces and
 // cgroup.
 #pragma once
@@ -24,7 +29,15 @@ namespace kata::agent {
 // Prepares the container's mount namespace and pivots into it. Runs in the container's init process,
 // which is already in its new mount namespace. rootfs is the guest path of the container's root
 // (e.g. /run/kata/shared/<container>/rootfs). Throws kata::Error naming the failing mount/path.
-void setupRootfs(const oci::Spec& spec, const std::string& rootfs);
+struct RootfsOptions {
+  // Where relative bind-mount sources are resolved (beneath it, never above); empty: the directory
+  // holding rootfs (the container's share directory). Absolute sources are guest paths.
+  std::string sourceBase;
+  // runc --no-pivot: MS_MOVE the rootfs onto "/" and chroot. Used anyway when pivot_root is refused
+  // with EINVAL, which it always is while the guest's root is the initramfs.
+  bool noPivot = false;
+};
+void setupRootfs(const oci::Spec& spec, const std::string& rootfs, const RootfsOptions& options = {});
 
 struct ProcessSetup {
   const oci::Process* process = nullptr;  // the process to run (spec.process or an exec's process)
