@@ -33,7 +33,7 @@ namespace rpc = ipc::agent;
 constexpr auto kBootTimeout = seconds(120);
 constexpr const char* kBusybox = "/bin/busybox";
 constexpr const char* kShareTag = "ctrshare";
-const char* const kApplets[] = {"sh", "echo", "cat", "sleep", "id", "ps", "stty", "hostname", "true", "kill", "wait"};
+const char* const kApplets[] = {"sh", "echo", "cat", "sleep", "id", "ps", "stty", "hostname", "true", "kill", "wait", "head"};
 
 // Output the agent streams to us, kept in a shared state the test reads.
 struct Captured {
@@ -480,6 +480,33 @@ TEST_F(AgentContainerTest, PauseResumeStatsAndUpdateGoThroughTheCgroup) {
   EXPECT_EQ(waitFor(c.container.statsRequest().send(), seconds(30)).getStats().getPids(), 2u);
   EXPECT_EQ(ps(c.container).size(), 2u);
   removeForce(c.container);
+}
+
+TEST_F(AgentContainerTest, OomKillIsReportedByTheLongPoll) {
+  auto out = std::make_shared<Captured>(), err = std::make_shared<Captured>();
+  nlohmann::json spec = nlohmann::json::parse(
+      containerSpec({"sh", "-c", "sleep 0.5; x=$(head -c 100000000 /dev/urandom); echo survived"}, "oom"));
+  spec["linux"]["resources"] = {{"memory", {{"limit", 16 << 20}}}};
+  std::string text = spec.dump();
+  auto req = conn_->agent().createContainerRequest();
+  auto cfg = req.initConfig();
+  cfg.setId("oom");
+  cfg.setOciSpecJson(kj::arrayPtr(reinterpret_cast<const kj::byte*>(text.data()), text.size()));
+  cfg.setRootfsShare(kShareTag);
+  cfg.setRootfsPath("rootfs");
+  setStdio(req.initStdio(), out, err);
+  auto resp = waitFor(req.send(), seconds(60));
+  auto container = resp.getContainer();
+  auto init = resp.getInit();
+  auto poll = container.nextOomEventRequest();
+  poll.setSeen(0);
+  auto pending = poll.send();  // asked before anything ran: must resolve on the kill
+  waitFor(container.startRequest().send(), seconds(60));
+  EXPECT_GE(waitFor(kj::mv(pending), seconds(60)).getOomKills(), 1u) << out->data << err->data;
+  Exit e = wait(init);
+  EXPECT_EQ(e.code, 128 + SIGKILL) << out->data << err->data;
+  EXPECT_EQ(out->data.find("survived"), std::string::npos);
+  removeForce(container);
 }
 
 // Last: it replaces the suite's connection. Output flows while the host hangs up; the agent must
