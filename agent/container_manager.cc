@@ -15,6 +15,7 @@
 
 #include <kj/debug.h>
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 
@@ -252,7 +253,7 @@ void writeIdMap(pid_t pid, const char* file, const std::vector<oci::IdMapping>& 
   KATA_SYSCALL(::write(fd.get(), text.data(), text.size()), "write " + path);
 }
 
-std::string spec_json_wrap(kj::ArrayPtr<const kj::byte> processJson) {
+std::string wrapProcessJson(kj::ArrayPtr<const kj::byte> processJson) {
   // The OCI model parses a whole config; an exec's process is parsed as the process of a minimal one.
   std::string text = "{\"ociVersion\":\"1.0.2\",\"root\":{\"path\":\"rootfs\"},\"process\":";
   text.append(reinterpret_cast<const char*>(processJson.begin()), processJson.size());
@@ -657,7 +658,7 @@ kj::Promise<void> ContainerManager::exec(const std::string& id, const std::strin
     if (c.processes.size() >= kMaxProcessesPerContainer)
       fail(ErrorKind::kInvalidArgument, "too many processes in container \"" + id + "\"");
     if (processJson.size() > kMaxProcessJsonBytes) fail(ErrorKind::kInvalidArgument, "process JSON is larger than 1 MiB");
-    oci::Spec wrapped = oci::parseSpec(spec_json_wrap(processJson));
+    oci::Spec wrapped = oci::parseSpec(wrapProcessJson(processJson));
     oci::validateSpec(wrapped);
     UniqueFd syncRead;
     auto p = startProcess(c, execId, *wrapped.process, std::move(stdio), false, syncRead);
