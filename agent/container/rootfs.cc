@@ -146,9 +146,9 @@ class RootfsSetup {
 
  private:
   void prepareRoot() {
-    unsigned long flag = MS_SLAVE | MS_REC;
-    if (spec_.linux && spec_.linux->rootfsPropagation) flag = parsePropagation(*spec_.linux->rootfsPropagation);
-    doMount("", "/", nullptr, flag, "", "linux.rootfsPropagation: make / " + std::to_string(flag));
+    std::string propagation = "rslave";
+    if (spec_.linux && spec_.linux->rootfsPropagation) propagation = *spec_.linux->rootfsPropagation;
+    doMount("", "/", nullptr, parsePropagation(propagation), "", "linux.rootfsPropagation: make / " + propagation);
     // The rootfs's parent mount must be private: pivot_root refuses a shared parent, and the
     // rootfs bind below must not propagate anywhere.
     char* real = ::realpath(rootfs_.c_str(), nullptr);
