@@ -44,7 +44,7 @@ class Error : public std::runtime_error {
     for (;;) {                                                                             \
       auto kata_syscall_result_ = (call);                                                  \
       if (kata_syscall_result_ != -1) return kata_syscall_result_;                         \
-      if (errno != EINTR) ::kata::throwSysError(errno, ::kata::describeCall(#call, ##__VA_ARGS__)); \
+      if (errno != EINTR) ::kata::throwSysError(errno, ::kata::describeCall(#call __VA_OPT__(, ) __VA_ARGS__)); \
     }                                                                                      \
   }())
 
@@ -53,7 +53,7 @@ class Error : public std::runtime_error {
   ([&]() {                                                                                 \
     auto kata_negerr_result_ = (call);                                                     \
     if (kata_negerr_result_ < 0)                                                           \
-      ::kata::throwSysError(-kata_negerr_result_, ::kata::describeCall(#call, ##__VA_ARGS__)); \
+      ::kata::throwSysError(-kata_negerr_result_, ::kata::describeCall(#call __VA_OPT__(, ) __VA_ARGS__)); \
     return kata_negerr_result_;                                                            \
   }())
 

@@ -25,10 +25,16 @@ enum class Accel { kAuto, kKvm, kTcg };
 const char* accelName(Accel accel);
 Accel parseAccel(const std::string& name);  // "auto" | "kvm" | "tcg"; kInvalidArgument otherwise
 
+// Direct kernel boot. No kernel at all is a firmware-only VM (it exists, with its devices and control
+// channel, before a client has a guest image). The image may come as a path or, preferred for
+// anything a client supplies, as a descriptor the caller opened: the driver passes it to the
+// hypervisor process and never resolves a client's path.
 struct KernelSpec {
-  std::string kernel;   // path to the guest kernel image
+  std::string kernel;   // path to the guest kernel image; empty with kernelFd < 0: no kernel
   std::string initrd;   // optional initramfs
   std::string cmdline;  // kernel command line, without the console= the architecture adds
+  int kernelFd = -1;    // an open kernel image (takes the place of the path)
+  int initrdFd = -1;    // an open initramfs
 };
 
 // Guest RAM. A shared backend (memfd or a file on hugetlbfs/tmpfs, share=on) is what vhost-user and

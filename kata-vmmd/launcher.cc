@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "common/fs.h"
 #include "security/caps.h"
 #include "security/child_step.h"
 #include "security/fds.h"
@@ -181,10 +182,25 @@ LaunchedProcess launchJailed(const LaunchSpec& spec, const Logger& log) {
     args.flags = CLONE_PIDFD;
     args.pidfd = reinterpret_cast<__u64>(&pidfd);
     args.exit_signal = SIGCHLD;
-    long pid = KATA_SYSCALL(::syscall(SYS_clone3, &args, sizeof args), "clone3 for sandbox " + spec.sandboxId);
+    long pid = ::syscall(SYS_clone3, &args, sizeof args);
+    if (pid < 0 && errno == ENOSYS) {
+      // Under the daemon's seccomp filter clone3 answers ENOSYS (its flags are in memory, which a
+      // filter cannot read); clone takes the same flags in a register. The pidfd lands in parent_tid.
+      pid = KATA_SYSCALL(::syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr, nullptr),
+                         "clone for sandbox " + spec.sandboxId);
+    } else if (pid < 0) {
+      throwSysError(errno, "clone3 for sandbox " + spec.sandboxId);
+    }
     if (pid == 0) runChild(plan);
     // From here the process owns the cgroup: if the launch fails it is reaped and the cgroup removed.
-    LaunchedProcess proc(static_cast<pid_t>(pid), UniqueFd(pidfd), std::move(cgroup));
+    UniqueFd pidfdOwner(pidfd);
+    // Our unreaped child: its pid cannot have been reused, so this is its start time (exec keeps it).
+    uint64_t startTime = 0;
+    try {
+      startTime = processStartTime("/proc", static_cast<pid_t>(pid)).value_or(0);
+    } catch (const Error&) {  // 0: not adoptable later, reported by the caller
+    }
+    LaunchedProcess proc(static_cast<pid_t>(pid), std::move(pidfdOwner), std::move(cgroup), startTime);
     cgroup.reset();
 
     // P5: the child's verdict.
@@ -216,11 +232,63 @@ LaunchedProcess launchJailed(const LaunchSpec& spec, const Logger& log) {
   }
 }
 
+std::optional<uint64_t> processStartTime(const std::string& procRoot, pid_t pid) {
+  if (pid <= 0) return std::nullopt;
+  auto stat = readFileIfExists(AT_FDCWD, procRoot + "/" + std::to_string(pid) + "/stat", 4096);
+  if (!stat) return std::nullopt;
+  // The command name (field 2) is in parentheses and may itself contain ") "; the fields after the
+  // last ')' are fixed: state is field 3, starttime field 22.
+  auto close = stat->rfind(')');
+  if (close == std::string::npos || close + 2 >= stat->size())
+    fail(ErrorKind::kInternal, "malformed " + procRoot + "/" + std::to_string(pid) + "/stat");
+  size_t pos = close + 2;
+  for (int fieldNo = 3; fieldNo < 22; ++fieldNo) {
+    pos = stat->find(' ', pos);
+    if (pos == std::string::npos) fail(ErrorKind::kInternal, "short " + procRoot + "/" + std::to_string(pid) + "/stat");
+    ++pos;
+  }
+  // A zombie has exited: its VM is gone even though the pid still exists.
+  if ((*stat)[close + 2] == 'Z') return std::nullopt;
+  try {
+    return std::stoull(stat->substr(pos, stat->find(' ', pos) - pos));
+  } catch (const std::exception&) {
+    fail(ErrorKind::kInternal, "malformed start time in " + procRoot + "/" + std::to_string(pid) + "/stat");
+  }
+}
+
+std::optional<LaunchedProcess> LaunchedProcess::adopt(pid_t pid, uint64_t startTime,
+                                                      std::optional<security::Cgroup> cgroup,
+                                                      const std::string& procRoot) {
+  auto before = processStartTime(procRoot, pid);
+  if (!before || *before != startTime) return std::nullopt;
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) {
+    if (errno == ESRCH) return std::nullopt;
+    throwSysError(errno, "pidfd_open " + std::to_string(pid));
+  }
+  UniqueFd pidfd(fd);
+  auto after = processStartTime(procRoot, pid);
+  if (!after || *after != startTime) return std::nullopt;
+  LaunchedProcess proc(pid, std::move(pidfd), std::move(cgroup), startTime);
+  proc.child_ = false;
+  return proc;
+}
+
 LaunchedProcess::~LaunchedProcess() {
-  if (released_ || pid_ <= 0 || exit_.exited || !pidfd_) return;
-  (void)::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
-  siginfo_t info{};
-  (void)::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED);
+  if (released_ || pid_ <= 0 || !pidfd_) return;
+  if (!exit_.exited) {
+    (void)::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+    try {
+      wait(deadlineIn(std::chrono::seconds(5)));
+    } catch (...) {  // a destructor reports nothing; the process got SIGKILL
+    }
+  }
+  if (exit_.exited && cgroup_) {
+    try {
+      cleanup();
+    } catch (...) {  // left for the operator; the launch error (if any) is the one reported
+    }
+  }
 }
 
 ExitStatus LaunchedProcess::wait(Deadline deadline) {
@@ -234,6 +302,10 @@ ExitStatus LaunchedProcess::wait(Deadline deadline) {
     if (n == 0) {
       if (std::chrono::steady_clock::now() >= deadline) return exit_;
       continue;
+    }
+    if (!child_) {  // its parent (init) reaps it; the status is not ours to know
+      exit_.exited = true;
+      return exit_;
     }
     siginfo_t info{};
     KATA_SYSCALL(::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED), "waitid " + std::to_string(pid_));
@@ -251,10 +323,19 @@ void LaunchedProcess::signal(int sig) {
 
 void LaunchedProcess::cleanup() {
   if (!exit_.exited) fail(ErrorKind::kFailedPrecondition, "process " + std::to_string(pid_) + " is still running");
-  if (cgroup_) {
-    cgroup_->remove();
-    cgroup_.reset();
+  if (!cgroup_) return;
+  // The kernel drops an exited task from its cgroup before the pidfd reports the exit, but an
+  // adopted process's exit is seen on the pidfd, not by reaping it: allow it a moment.
+  for (int attempt = 0;; ++attempt) {
+    try {
+      cgroup_->remove();
+      break;
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::kFailedPrecondition || attempt >= 50) throw;
+      ::usleep(20000);
+    }
   }
+  cgroup_.reset();
 }
 
 void LaunchedProcess::release() { released_ = true; }

@@ -61,18 +61,28 @@ struct LaunchSpec {
 // once the process is gone.
 class LaunchedProcess {
  public:
-  LaunchedProcess(pid_t pid, UniqueFd pidfd, std::optional<security::Cgroup> cgroup)
-      : pid_(pid), pidfd_(std::move(pidfd)), cgroup_(std::move(cgroup)) {}
+  LaunchedProcess(pid_t pid, UniqueFd pidfd, std::optional<security::Cgroup> cgroup, uint64_t startTime = 0)
+      : pid_(pid), pidfd_(std::move(pidfd)), cgroup_(std::move(cgroup)), startTime_(startTime) {}
+  // A process an earlier daemon launched (after a restart): nullopt when the process the record names
+  // is gone (exited, a zombie, or its pid now belongs to another process). The start time is checked
+  // again after pidfd_open, so the pidfd cannot name a successor that took the pid in between. It is
+  // not our child: its exit is seen on the pidfd, its exit status is unknown (code -1).
+  static std::optional<LaunchedProcess> adopt(pid_t pid, uint64_t startTime, std::optional<security::Cgroup> cgroup,
+                                              const std::string& procRoot = "/proc");
   LaunchedProcess(LaunchedProcess&&) = default;
   LaunchedProcess& operator=(LaunchedProcess&&) = default;
-  // Kills and reaps a process that was never waited for: no zombies, no orphaned VMs from a
-  // half-finished launch. A daemon that wants the VM to outlive it calls release() first.
+  // Kills and reaps a process that was never waited for, and removes its cgroup: no zombies, no
+  // orphaned VMs or cgroups from a half-finished launch. A daemon that wants the VM to outlive it
+  // calls release() first.
   ~LaunchedProcess();
 
   pid_t pid() const { return pid_; }
   int pidfd() const { return pidfd_.get(); }
+  // /proc/<pid>/stat field 22: with the pid, what names this process across a daemon restart.
+  uint64_t startTime() const { return startTime_; }
+  bool adopted() const { return !child_; }
   const std::optional<security::Cgroup>& cgroup() const { return cgroup_; }
-  // Waits for exit until the deadline (poll on the pidfd), reaping it.
+  // Waits for exit until the deadline (poll on the pidfd), reaping it when it is our child.
   ExitStatus wait(Deadline deadline);
   bool exited() const { return exit_.exited; }
   void signal(int sig);  // pidfd_send_signal: never hits a recycled pid
@@ -85,9 +95,14 @@ class LaunchedProcess {
   pid_t pid_;
   UniqueFd pidfd_;
   std::optional<security::Cgroup> cgroup_;
+  uint64_t startTime_ = 0;
+  bool child_ = true;
   ExitStatus exit_;
   bool released_ = false;
 };
+
+// Field 22 of <procRoot>/<pid>/stat; nullopt when there is no such process or it is a zombie.
+std::optional<uint64_t> processStartTime(const std::string& procRoot, pid_t pid);
 
 LaunchedProcess launchJailed(const LaunchSpec& spec, const Logger& log);
 

@@ -3,11 +3,13 @@
 #include <regex>
 
 #include "common/error.h"
+#include "security/validate.h"
 
 namespace kata::vmmd {
 namespace {
 
 using nlohmann::json;
+using security::validateAbsolutePath;
 
 constexpr unsigned kMaxVcpus = 288;            // q35's limit in QEMU 7.2 (with x2apic)
 constexpr uint64_t kMaxMemoryMiB = 1u << 22;   // 4 TiB: a bound, not a policy (policy lives in vmmd)
@@ -15,12 +17,6 @@ constexpr unsigned kMaxRootPorts = 32;
 constexpr size_t kMaxCmdline = 4096;
 
 std::string invalid(const std::string& msg) { fail(ErrorKind::kInvalidArgument, msg); }
-
-void validateAbsolutePath(const std::string& path, const std::string& what) {
-  if (path.empty() || path[0] != '/')
-    invalid(what + " must be an absolute path, got \"" + path + "\"");
-  if (path.size() > 4096) invalid(what + " is longer than PATH_MAX");
-}
 
 void validateFd(int fd, const std::string& what) {
   // 0-2 are QEMU's stdio (stdin /dev/null, stdout/stderr the log); a device fd there is a bug.
@@ -166,7 +162,11 @@ class ArgvBuilder {
 
   void kernel() {
     const KernelSpec& k = config_.kernel;
-    if (k.kernel.empty()) invalid("a guest kernel is required");
+    if (k.kernel.empty()) {
+      // Firmware only: the VM exists (devices, QMP) before the client has a guest image.
+      if (!k.initrd.empty() || !k.cmdline.empty()) invalid("an initrd or kernel command line needs a guest kernel");
+      return;
+    }
     validateAbsolutePath(k.kernel, "guest kernel");
     add({"-kernel", qemuOptValue(k.kernel, "guest kernel")});
     if (!k.initrd.empty()) {

@@ -1,15 +1,12 @@
 #include "kata-vmmd/qemu_hypervisor.h"
 
+#include <fcntl.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
-
-#include <cstring>
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "ipc/peer_creds.h"
 #include "kata-vmmd/accel_probe.h"
 #include "kata-vmmd/qemu_config.h"
 #include "security/rlimits.h"
@@ -19,20 +16,6 @@ namespace kata::vmmd {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-UniqueFd listenUnix(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path)
-    fail(ErrorKind::kInvalidArgument, "socket path " + path + " is longer than 107 bytes; use a shorter run dir");
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  UniqueFd fd(KATA_SYSCALL(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "QMP socket"));
-  if (::unlink(path.c_str()) < 0 && errno != ENOENT) throwSysError(errno, "unlink stale " + path);
-  KATA_SYSCALL(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), path);
-  KATA_SYSCALL(::chmod(path.c_str(), 0600), path);
-  KATA_SYSCALL(::listen(fd.get(), 4), path);
-  return fd;
-}
 
 Deadline half(Deadline deadline) { return Clock::now() + (deadline - Clock::now()) / 2; }
 
@@ -47,6 +30,61 @@ QemuHypervisor::QemuHypervisor(VmConfig config, QemuDriverOptions options, std::
   if (options_.qemuBinary.empty()) options_.qemuBinary = "/usr/bin/" + arch_->qemuBinary();
 }
 
+std::unique_ptr<QemuHypervisor> QemuHypervisor::adopt(VmConfig config, QemuDriverOptions options,
+                                                       std::unique_ptr<Arch> arch, Logger log,
+                                                       const QemuAdoption& adoption) {
+  auto vm = std::make_unique<QemuHypervisor>(std::move(config), std::move(options), std::move(arch), std::move(log));
+  const std::string& id = vm->config_.id;
+  std::optional<security::Cgroup> cgroup;
+  if (vm->options_.cgroup) {
+    const CgroupSpec& cg = *vm->options_.cgroup;
+    try {
+      cgroup = security::Cgroup::open(cg.layout, cg.parent, id);
+    } catch (const Error& e) {
+      vm->log_.warn(std::string("adopting without its cgroup: ") + e.what());
+    }
+  }
+  auto process = LaunchedProcess::adopt(adoption.pid, adoption.startTime, std::move(cgroup), vm->options_.procRoot);
+  if (!process) {
+    // The VM is gone; its cgroup (if any) is empty now and must not outlive it.
+    if (vm->options_.cgroup) {
+      try {
+        const CgroupSpec& cg = *vm->options_.cgroup;
+        security::Cgroup::open(cg.layout, cg.parent, id).remove();
+      } catch (const Error&) {  // none, or already removed
+      }
+    }
+    return nullptr;
+  }
+  vm->process_.emplace(std::move(*process));
+  vm->accel_ = vm->config_.accel;
+  for (const auto& [dev, slot] : adoption.hotplugSlots) vm->hotplugged_[dev] = Hotplugged{slot, Backend::kNone};
+  QmpOptions qo;
+  qo.timeout = vm->options_.qmpTimeout;
+  try {
+    vm->qmp_.emplace(QmpClient::connect(vm->qmpPath(), deadlineIn(std::min(vm->options_.qmpTimeout,
+                                                                           std::chrono::milliseconds(5000))), qo));
+  } catch (const Error& e) {
+    vm->log_.error("QEMU pid " + std::to_string(adoption.pid) + " is alive but its QMP socket " + vm->qmpPath() +
+                   " does not answer: " + e.what() + "; only stop (kill) is possible");
+  }
+  return vm;
+}
+
+QemuAdoption QemuHypervisor::adoption() const {
+  QemuAdoption a;
+  if (process_) {
+    a.pid = process_->pid();
+    a.startTime = process_->startTime();
+  }
+  for (const auto& [dev, h] : hotplugged_) a.hotplugSlots[dev] = h.slot;
+  return a;
+}
+
+void QemuHypervisor::release() {
+  if (process_) process_->release();
+}
+
 QemuConfig QemuHypervisor::buildQemuConfig(int qmpListenFd) const {
   QemuConfig qc;
   qc.binary = options_.qemuBinary;
@@ -56,6 +94,9 @@ QemuConfig QemuHypervisor::buildQemuConfig(int qmpListenFd) const {
   qc.maxVcpus = config_.maxVcpus;
   qc.memory = config_.memory;
   qc.kernel = config_.kernel;
+  // A descriptor the caller opened: QEMU opens its own copy at the same number.
+  if (config_.kernel.kernelFd >= 0) qc.kernel.kernel = "/proc/self/fd/" + std::to_string(config_.kernel.kernelFd);
+  if (config_.kernel.initrdFd >= 0) qc.kernel.initrd = "/proc/self/fd/" + std::to_string(config_.kernel.initrdFd);
   qc.qmp.listenFd = qmpListenFd;
   qc.consoleLogPath = config_.consoleLogPath.empty() ? config_.runDir + "/console.log" : config_.consoleLogPath;
   qc.hotplugRootPorts = config_.hotplugSlots;
@@ -68,8 +109,7 @@ void QemuHypervisor::launch() {
   if (process_) fail(ErrorKind::kFailedPrecondition, "VM " + config_.id + " was launched already");
   accel_ = resolveAccel(config_.accel, log_, options_.kvmDevice);
   // vmmd owns the QMP socket (in the run dir, mode 0600, root's): QEMU gets only the listening fd.
-  std::string qmpPath = config_.runDir + "/qmp.sock";
-  UniqueFd qmpListen = listenUnix(qmpPath);
+  UniqueFd qmpListen = ipc::listenUnix(qmpPath(), 0600, static_cast<gid_t>(-1), 4);
   qemuConfig_ = buildQemuConfig(qmpListen.get());
 
   LaunchSpec spec;
@@ -77,6 +117,8 @@ void QemuHypervisor::launch() {
   spec.argv = buildQemuArgs(qemuConfig_, *arch_);
   spec.identity = options_.identity;
   spec.passFds = {qmpListen.get()};
+  for (int fd : {config_.kernel.kernelFd, config_.kernel.initrdFd})
+    if (fd >= 0) spec.passFds.push_back(fd);
   for (const Device& d : config_.devices) {
     std::visit(
         [&](const auto& dev) {
@@ -101,32 +143,41 @@ void QemuHypervisor::launch() {
   QmpOptions qo;
   qo.timeout = options_.qmpTimeout;
   try {
-    qmp_.emplace(QmpClient::connect(qmpPath, deadlineIn(options_.qmpTimeout), qo));
+    qmp_.emplace(QmpClient::connect(qmpPath(), deadlineIn(options_.qmpTimeout), qo));
   } catch (const Error& e) {
-    process_->wait(deadlineIn(std::chrono::milliseconds(200)));
-    std::string tail;
-    try {
-      tail = readFile(spec.logPath, 1 << 16);
-    } catch (...) {
-    }
-    fail(e.kind(), "QEMU for sandbox " + config_.id + " did not come up: " + e.what() +
+    bool exited = process_->wait(deadlineIn(std::chrono::milliseconds(200))).exited;
+    process_.reset();  // kills and reaps it, removes its cgroup
+    (void)::unlink(qmpPath().c_str());
+    std::string tail = readFileIfExists(AT_FDCWD, spec.logPath, 1 << 16).value_or("");
+    while (!tail.empty() && tail.back() == '\n') tail.pop_back();
+    fail(e.kind(), "QEMU for sandbox " + config_.id + (exited ? " exited at start-up: " : " did not come up: ") +
+                       e.what() +
                        (tail.empty() ? "" : "; QEMU said: " + tail.substr(tail.size() > 2000 ? tail.size() - 2000 : 0)));
   }
 }
 
 QmpClient& QemuHypervisor::qmp() {
-  if (!qmp_) fail(ErrorKind::kFailedPrecondition, "VM " + config_.id + " is not running");
+  if (!process_ || process_->wait(Clock::now()).exited) {
+    qmp_.reset();
+    fail(ErrorKind::kFailedPrecondition, "VM " + config_.id + " is not running");
+  }
+  if (!qmp_)
+    fail(ErrorKind::kFailedPrecondition, "the hypervisor of VM " + config_.id + " (pid " + std::to_string(pid()) +
+                                             ") does not answer on QMP; stop or destroy it");
   return *qmp_;
 }
 
 ExitStatus QemuHypervisor::stop(Deadline deadline) {
   if (!process_) fail(ErrorKind::kFailedPrecondition, "VM " + config_.id + " was never launched");
   ExitStatus ex = process_->wait(Clock::now());
-  // 1. ACPI power button: a guest that handles it shuts down cleanly (flushes its disks).
+  // 1. ACPI power button: a guest that handles it shuts down cleanly (flushes its disks). Only a
+  // guest whose CPUs run can answer it; waiting for a paused or never-started one wastes the time.
   if (!ex.exited && qmp_) {
     try {
-      qmp_->systemPowerdown();
-      ex = process_->wait(half(deadline));
+      if (qmp_->queryStatus().running) {
+        qmp_->systemPowerdown();
+        ex = process_->wait(half(deadline));
+      }
     } catch (const Error& e) {
       log_.warn(std::string("system_powerdown failed: ") + e.what());
     }
@@ -149,7 +200,7 @@ ExitStatus QemuHypervisor::stop(Deadline deadline) {
   qmp_.reset();
   if (ex.exited) {
     process_->cleanup();
-    (void)::unlink((config_.runDir + "/qmp.sock").c_str());  // nobody listens on it any more
+    (void)::unlink(qmpPath().c_str());  // nobody listens on it any more
   }
   return ex;
 }
@@ -170,46 +221,48 @@ VmStatus QemuHypervisor::status() {
     st.detail = ex.signal ? "killed by signal " + std::to_string(ex.signal) : "exit code " + std::to_string(ex.code);
     return st;
   }
+  if (!qmp_) {
+    st.state = VmState::kUnknown;
+    st.detail = "QMP does not answer";
+    return st;
+  }
   QmpStatus q = qmp().queryStatus();
   st.detail = q.status;
   if (q.running) st.state = VmState::kRunning;
+  else if (q.status == "prelaunch") st.state = VmState::kNotStarted;
   else if (q.status == "shutdown") st.state = VmState::kShutdown;
-  else if (q.status == "paused" || q.status == "prelaunch" || q.status == "suspended") st.state = VmState::kPaused;
+  else if (q.status == "paused" || q.status == "suspended") st.state = VmState::kPaused;
   else st.state = VmState::kUnknown;
   return st;
 }
 
-std::string QemuHypervisor::takeFreePort(const std::string& deviceId) {
+unsigned QemuHypervisor::takeFreeSlot(const std::string& deviceId) const {
   for (unsigned i = 0; i < config_.hotplugSlots; ++i) {
-    std::string port = rootPortId(i);
     bool used = false;
-    for (const auto& [dev, p] : portOfDevice_) used = used || p == port;
-    if (!used) {
-      portOfDevice_[deviceId] = port;
-      return port;
-    }
+    for (const auto& [dev, h] : hotplugged_) used = used || h.slot == i;
+    if (!used) return i;
   }
   fail(ErrorKind::kFailedPrecondition, "VM " + config_.id + " has no free hot-plug slot for device " + deviceId +
-                                           " (all " + std::to_string(config_.hotplugSlots) + " in use)");
+                                           " (all " + std::to_string(config_.hotplugSlots) +
+                                           " in use): unplug a device first");
 }
 
 void QemuHypervisor::hotplug(const Device& device) {
   const std::string& id = deviceId(device);
   validateDeviceId(id);
-  if (hotplugged_.count(id)) fail(ErrorKind::kAlreadyExists, "device " + id + " is already plugged");
+  if (hotplugged_.count(id)) fail(ErrorKind::kAlreadyExists, "device " + id + " is already plugged into VM " + config_.id);
   for (const auto& d : config_.devices)
-    if (deviceId(d) == id) fail(ErrorKind::kAlreadyExists, "device " + id + " is already plugged");
-  std::string port = takeFreePort(id);
-  try {
-    HotplugPlan plan = planHotplug(device, port, *arch_);
-    for (const auto& [name, fd] : plan.fds) qmp().getfd(name, fd);
-    for (const auto& [cmd, args] : plan.backends) qmp().execute(cmd, args);
-    qmp().deviceAdd(plan.deviceAdd);
-  } catch (...) {
-    portOfDevice_.erase(id);
-    throw;
-  }
-  hotplugged_.emplace(id, device);
+    if (deviceId(d) == id) fail(ErrorKind::kAlreadyExists, "device " + id + " is already plugged into VM " + config_.id);
+  unsigned slot = takeFreeSlot(id);
+  HotplugPlan plan = planHotplug(device, rootPortId(slot), *arch_);
+  QmpClient& q = qmp();
+  for (const auto& [name, fd] : plan.fds) q.getfd(name, fd);
+  for (const auto& [cmd, args] : plan.backends) q.execute(cmd, args);
+  q.deviceAdd(plan.deviceAdd);
+  Backend backend = std::holds_alternative<NetDevice>(device)     ? Backend::kNetdev
+                    : std::holds_alternative<BlockDevice>(device) ? Backend::kBlockdev
+                                                                  : Backend::kNone;
+  hotplugged_[id] = Hotplugged{slot, backend};
 }
 
 void QemuHypervisor::unplug(const std::string& id, Deadline deadline) {
@@ -217,10 +270,9 @@ void QemuHypervisor::unplug(const std::string& id, Deadline deadline) {
   if (it == hotplugged_.end()) fail(ErrorKind::kNotFound, "device " + id + " was not hot-plugged into VM " + config_.id);
   qmp().deviceDelAndWait(id, deadline);
   // The backend outlives the device in QEMU; remove it so the id can be reused.
-  if (std::holds_alternative<NetDevice>(it->second)) qmp().netdevDel("net-" + id);
-  if (std::holds_alternative<BlockDevice>(it->second)) qmp().execute("blockdev-del", {{"node-name", "blk-" + id}});
+  if (it->second.backend == Backend::kNetdev) qmp().netdevDel("net-" + id);
+  if (it->second.backend == Backend::kBlockdev) qmp().execute("blockdev-del", {{"node-name", "blk-" + id}});
   hotplugged_.erase(it);
-  portOfDevice_.erase(id);
 }
 
 VmStats QemuHypervisor::stats() {

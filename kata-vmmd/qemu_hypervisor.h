@@ -1,10 +1,12 @@
 // The QEMU driver of the Hypervisor interface: VmConfig → QemuConfig (qemu_config.h) → argv, started
-// by the jailed launcher (launcher.h), controlled over QMP (qmp_client.h).
+// by the jailed launcher (launcher.h), controlled over QMP (qmp_client.h). It can also re-attach to a
+// QEMU an earlier kata-vmmd launched (adopt), so a daemon restart does not lose its VMs.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
-#include <set>
 
 #include "common/log.h"
 #include "kata-vmmd/arch.h"
@@ -22,18 +24,40 @@ struct QemuDriverOptions {
   int netnsFd = -1;
   std::map<int, rlimit> rlimits;  // empty: security::defaultQemuRlimits()
   std::string kvmDevice = "/dev/kvm";
+  std::string procRoot = "/proc";  // where adopt() reads a process's start time
   bool startPaused = false;  // -S: launch() returns with the CPUs stopped; resume() starts them
   std::chrono::milliseconds qmpTimeout{10000};
+};
+
+// What a restarted daemon knows about a QEMU an earlier one launched (from its registry).
+struct QemuAdoption {
+  pid_t pid = -1;
+  uint64_t startTime = 0;  // LaunchedProcess::startTime() at launch
+  // Hot-plugged device id → the hot-plug slot it occupies. Only devices without a backend object
+  // (emulated, VFIO) are re-attached faithfully: an adopted net/block device's backend stays in QEMU
+  // after unplug.
+  std::map<std::string, unsigned> hotplugSlots;
 };
 
 class QemuHypervisor final : public Hypervisor {
  public:
   QemuHypervisor(VmConfig config, QemuDriverOptions options, std::unique_ptr<Arch> arch, Logger log);
+  // Re-attaches the QEMU an earlier kata-vmmd launched with this config and these options: the
+  // process by pidfd (pid and start time must both match, so a process that took a recycled pid is
+  // never adopted), its cgroup (so stop() removes it), QMP by reconnecting to <runDir>/qmp.sock (QEMU
+  // keeps listening on it). nullptr when that process is gone. A live QEMU whose QMP does not answer
+  // is still adopted: status() says kUnknown, control calls fail saying so, stop() kills it.
+  static std::unique_ptr<QemuHypervisor> adopt(VmConfig config, QemuDriverOptions options, std::unique_ptr<Arch> arch,
+                                               Logger log, const QemuAdoption& adoption);
+  // Kills an unreleased running VM and removes its cgroup (LaunchedProcess does both).
+  ~QemuHypervisor() override = default;
+
   const char* name() const override { return "qemu"; }
   void launch() override;
   ExitStatus stop(Deadline deadline) override;
   void pause() override;
   void resume() override;
+  // kNotStarted also for a launched VM whose CPUs never ran (QEMU's "prelaunch").
   VmStatus status() override;
   void hotplug(const Device& device) override;
   void unplug(const std::string& deviceId, Deadline deadline) override;
@@ -43,12 +67,25 @@ class QemuHypervisor final : public Hypervisor {
 
   Accel accel() const { return accel_; }
   QmpClient& qmp();
-  // The QEMU config built at launch (for logs and tests).
+  // What a registry records to adopt this VM later.
+  QemuAdoption adoption() const;
+  bool adopted() const { return process_ && process_->adopted(); }
+  // The VM outlives this object (daemon shutdown): the destructor neither kills it nor removes its
+  // cgroup.
+  void release();
+  // The QEMU config built at launch (for logs and tests; empty for an adopted VM).
   const QemuConfig& qemuConfig() const { return qemuConfig_; }
 
  private:
+  enum class Backend { kNone, kNetdev, kBlockdev };  // what unplug removes after the device
+  struct Hotplugged {
+    unsigned slot = 0;
+    Backend backend = Backend::kNone;
+  };
+
   QemuConfig buildQemuConfig(int qmpListenFd) const;
-  std::string takeFreePort(const std::string& deviceId);
+  std::string qmpPath() const { return config_.runDir + "/qmp.sock"; }
+  unsigned takeFreeSlot(const std::string& deviceId) const;
 
   VmConfig config_;
   QemuDriverOptions options_;
@@ -58,8 +95,7 @@ class QemuHypervisor final : public Hypervisor {
   QemuConfig qemuConfig_;
   std::optional<LaunchedProcess> process_;
   std::optional<QmpClient> qmp_;
-  std::map<std::string, std::string> portOfDevice_;  // hot-plugged device id → root port id
-  std::map<std::string, Device> hotplugged_;
+  std::map<std::string, Hotplugged> hotplugged_;
 };
 
 }  // namespace kata::vmmd

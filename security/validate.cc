@@ -3,33 +3,63 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <regex>
-
 #include "common/error.h"
 
 namespace kata::security {
+namespace {
 
-void validateSandboxId(const std::string& id) {
-  static const std::regex re("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$");
-  if (!std::regex_match(id, re) || id == "." || id == "..")
-    fail(ErrorKind::kInvalidArgument, "invalid sandbox id \"" + id.substr(0, 80) +
-                                          "\": use 1-64 characters of [A-Za-z0-9_.-], starting with a letter or digit");
+bool nameChar(char c, bool first) {
+  bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  return alnum || (!first && (c == '_' || c == '.' || c == '-'));
 }
 
-void validateAbsolutePath(const std::string& path, const std::string& what) {
-  if (path.empty() || path[0] != '/') fail(ErrorKind::kInvalidArgument, what + " must be an absolute path: \"" + path + "\"");
-  if (path.size() > 4095) fail(ErrorKind::kInvalidArgument, what + " is longer than PATH_MAX");
-  size_t start = 1;
-  while (start <= path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string::npos) end = path.size();
-    std::string comp = path.substr(start, end - start);
-    if ((comp.empty() && end != path.size()) || comp == "." || comp == "..")
-      fail(ErrorKind::kInvalidArgument, what + " is not a normalized path: \"" + path + "\"");
-    start = end + 1;
+}  // namespace
+
+std::string quoteForMessage(const std::string& value) {
+  std::string out = "\"";
+  for (size_t i = 0; i < value.size() && i < 64; ++i) {
+    unsigned char c = static_cast<unsigned char>(value[i]);
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
   }
-  for (char c : path)
-    if (static_cast<unsigned char>(c) < 0x20) fail(ErrorKind::kInvalidArgument, what + " contains a control character");
+  if (value.size() > 64) out += "...";
+  return out + "\"";
+}
+
+void validateName(const std::string& name, const std::string& what) {
+  // The first character is alphanumeric, so "." and ".." can never pass.
+  bool ok = !name.empty() && name.size() <= 64;
+  for (size_t i = 0; ok && i < name.size(); ++i) ok = nameChar(name[i], i == 0);
+  if (!ok)
+    fail(ErrorKind::kInvalidArgument, "invalid " + what + " " + quoteForMessage(name) +
+                                          ": use 1-64 characters of [A-Za-z0-9_.-], starting with a letter or digit");
+}
+
+void validateSandboxId(const std::string& id) { validateName(id, "sandbox id"); }
+
+void validateAbsolutePath(const std::string& path, const std::string& what) {
+  bool ok = !path.empty() && path.size() < 4096 && path[0] == '/';
+  for (char c : path) ok = ok && static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
+  if (ok && path.size() > 1) {
+    if (path.back() == '/' || path.find("//") != std::string::npos) ok = false;
+    size_t start = 1;
+    while (ok && start <= path.size()) {
+      size_t end = path.find('/', start);
+      if (end == std::string::npos) end = path.size();
+      std::string comp = path.substr(start, end - start);
+      if (comp == "." || comp == "..") ok = false;
+      start = end + 1;
+    }
+  }
+  if (!ok)
+    fail(ErrorKind::kInvalidArgument, "invalid " + what + " " + quoteForMessage(path) +
+                                          ": expected an absolute, normalized path without . or .. components");
 }
 
 void validateExecutable(const std::string& path) {

@@ -45,7 +45,7 @@ TEST(QemuHypervisorReal, LifecycleWithoutGuest) {
     QemuHypervisor qh(vm, opts, hostArch(), log);
     qh.launch();
     std::cout << "accel chosen: " << accelName(qh.accel()) << "\n";
-    EXPECT_EQ(qh.status().state, VmState::kPaused);
+    EXPECT_EQ(qh.status().state, VmState::kNotStarted);  // CPUs never ran yet
     EXPECT_EQ(qh.status().detail, "prelaunch");
     qh.resume();
     EXPECT_EQ(qh.status().state, VmState::kRunning);

@@ -103,9 +103,24 @@ bool contains(const std::vector<std::string>& args, const std::string& needle) {
 TEST(QemuConfig, CommasInPathsAreEscapedNotInjected) {
   auto arch = archByName("x86_64");
   QemuConfig c = minimal();
-  c.devices.push_back(FsShareDevice{"s", "/tmp/a,readonly=off,path=/", "tag", FsShareDevice::SecurityModel::kNone, true});
+  c.devices.push_back(FsShareDevice{"s", "/tmp/a,readonly=off,path=/x", "tag", FsShareDevice::SecurityModel::kNone, true});
   auto args = buildQemuArgs(c, *arch);
-  EXPECT_TRUE(contains(args, "local,id=fs-s,path=/tmp/a,,readonly=off,,path=/,security_model=none,multidevs=remap,readonly=on"));
+  EXPECT_TRUE(contains(args, "local,id=fs-s,path=/tmp/a,,readonly=off,,path=/x,security_model=none,multidevs=remap,readonly=on"));
+}
+
+TEST(QemuConfig, FirmwareOnlyVmHasNoKernelArguments) {
+  auto arch = archByName("x86_64");
+  QemuConfig c = minimal();
+  c.kernel = KernelSpec{};
+  auto args = buildQemuArgs(c, *arch);
+  for (const char* opt : {"-kernel", "-initrd", "-append"}) EXPECT_FALSE(contains(args, opt)) << opt;
+  EXPECT_TRUE(contains(args, "-mon"));
+  // A command line or initrd without a kernel is a mistake, not something to drop silently.
+  c.kernel.cmdline = "quiet";
+  EXPECT_THROW(buildQemuArgs(c, *arch), Error);
+  c.kernel = KernelSpec{};
+  c.kernel.initrd = "/x/initrd";
+  EXPECT_THROW(buildQemuArgs(c, *arch), Error);
 }
 
 TEST(QemuConfig, RejectsHostileOrInconsistentInput) {

@@ -1,0 +1,66 @@
+#include "ipc/peer_creds.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/error.h"
+
+namespace kata::ipc {
+namespace {
+
+sockaddr_un unixAddress(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path))
+    fail(ErrorKind::kInvalidArgument, "unix socket path \"" + path + "\" is empty or longer than " +
+                                          std::to_string(sizeof(addr.sun_path) - 1) + " bytes");
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  return addr;
+}
+
+}  // namespace
+
+PeerCreds peerCreds(int socketFd) {
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  KATA_SYSCALL(::getsockopt(socketFd, SOL_SOCKET, SO_PEERCRED, &cred, &len), "SO_PEERCRED");
+  return PeerCreds{cred.pid, cred.uid, cred.gid};
+}
+
+UniqueFd listenUnix(const std::string& path, mode_t mode, gid_t group, int backlog) {
+  sockaddr_un addr = unixAddress(path);
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode))
+      fail(ErrorKind::kAlreadyExists, path + " exists and is not a socket; remove it or choose another --socket");
+    KATA_SYSCALL(::unlink(path.c_str()), path);
+  } else if (errno != ENOENT) {
+    throwSysError(errno, "lstat " + path);
+  }
+  UniqueFd fd(KATA_SYSCALL(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), "AF_UNIX"));
+  // Set the mode on the socket inode before bind() creates it: fchmod on an unbound socket does not
+  // reach the file, so narrow the umask instead and fix the exact mode and group before listen().
+  mode_t old = ::umask(0077);
+  int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  int err = errno;
+  ::umask(old);
+  if (rc != 0) throwSysError(err, "bind " + path);
+  if (group != static_cast<gid_t>(-1)) KATA_SYSCALL(::lchown(path.c_str(), static_cast<uid_t>(-1), group), path);
+  KATA_SYSCALL(::chmod(path.c_str(), mode), path);
+  KATA_SYSCALL(::listen(fd.get(), backlog), path);
+  return fd;
+}
+
+UniqueFd connectUnix(const std::string& path) {
+  sockaddr_un addr = unixAddress(path);
+  UniqueFd fd(KATA_SYSCALL(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "AF_UNIX"));
+  KATA_SYSCALL(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), "connect " + path);
+  return fd;
+}
+
+}  // namespace kata::ipc

@@ -1,0 +1,46 @@
+// `kata-ctl create`: checks the bundle exactly as runc does, then needs the VM backend to create the
+// sandbox. Until kata-vmmd exists it fails there, having written nothing.
+#include "common/error.h"
+#include "kata-ctl/bundle.h"
+#include "kata-ctl/command.h"
+#include "kata-ctl/containers.h"
+#include "kata-ctl/context.h"
+
+namespace kata::ctl {
+namespace {
+
+class CreateCommand : public Command {
+ public:
+  CreateCommand()
+      : Command(CommandInfo("create", "create a container",
+                            "<container-id>\n\nWhere \"<container-id>\" is your name for the instance of the "
+                            "container that you\nare starting. The name you provide for the container instance "
+                            "must be unique on\nyour host.",
+                            "The create command creates an instance of a container for a bundle. The bundle\n"
+                            "is a directory with a specification file named \"config.json\" and a root\n"
+                            "filesystem.")
+                    .exactArgs(1)) {}
+
+  void defineFlags(CLI::App& app) override {
+    addBundleFlags(app, flags_);
+    addCreateTailFlags(app, flags_);
+  }
+
+  int run(Context& ctx, const std::vector<std::string>& args) override {
+    try {
+      validateCreate(ctx, args[0], flags_, /*detach=*/true);
+      backendUnavailable("creating", args[0]);
+    } catch (const Error& e) {
+      throw Error(e.kind(), "kata-ctl create failed: " + std::string(e.what()), e.sysErrno());
+    }
+  }
+
+ private:
+  CreateFlags flags_;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> makeCreateCommand() { return std::make_unique<CreateCommand>(); }
+
+}  // namespace kata::ctl

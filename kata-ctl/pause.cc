@@ -1,0 +1,34 @@
+// `kata-ctl pause`: runc's state check ("container not running"), then the VM backend.
+#include "common/error.h"
+#include "kata-ctl/command.h"
+#include "kata-ctl/containers.h"
+#include "kata-ctl/context.h"
+
+namespace kata::ctl {
+namespace {
+
+class PauseCommand : public Command {
+ public:
+  PauseCommand()
+      : Command(CommandInfo("pause", "pause suspends all processes inside the container",
+                            "<container-id>\n\nWhere \"<container-id>\" is the name for the instance of the "
+                            "container to be\npaused. ",
+                            "The pause command suspends all processes in the instance of the container.\n\n"
+                            "Use kata-ctl list to identify instances of containers and their current status.")
+                    .exactArgs(1)
+                    .noFlags()) {}
+
+  int run(Context& ctx, const std::vector<std::string>& args) override {
+    auto s = getContainer(ctx, args[0]);
+    if (s.status != state::ContainerStatus::kRunning && s.status != state::ContainerStatus::kCreated) {
+      fail(ErrorKind::kFailedPrecondition, "container not running");
+    }
+    backendUnavailable("pausing", s.id);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Command> makePauseCommand() { return std::make_unique<PauseCommand>(); }
+
+}  // namespace kata::ctl

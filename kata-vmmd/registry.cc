@@ -1,0 +1,137 @@
+#include "kata-vmmd/registry.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "kata-vmmd/validation.h"
+
+namespace kata::vmmd {
+namespace {
+
+constexpr size_t kMaxRecordBytes = 256 * 1024;
+constexpr size_t kMaxRecords = 65536;
+
+template <typename T>
+T field(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end()) fail(ErrorKind::kInvalidArgument, std::string("sandbox record lacks \"") + key + "\"");
+  try {
+    return it->get<T>();
+  } catch (const nlohmann::json::exception&) {
+    fail(ErrorKind::kInvalidArgument, std::string("sandbox record field \"") + key + "\" has the wrong type");
+  }
+}
+
+}  // namespace
+
+std::string recordToJson(const SandboxRecord& r) {
+  nlohmann::json j = {
+      {"id", r.id},
+      {"ownerUid", r.ownerUid},
+      {"ownerGid", r.ownerGid},
+      {"pid", r.pid},
+      {"startTime", r.startTime},
+      {"qmpSocket", r.qmpSocket},
+      {"agentSocket", r.agentSocket},
+      {"consoleLog", r.consoleLog},
+      {"runDir", r.runDir},
+      {"shareDir", r.shareDir},
+      {"shares", r.shares},
+      {"hotplugged", r.hotplugged},
+      {"vcpus", r.vcpus},
+      {"memoryMiB", r.memoryMiB},
+      {"hotplugSlots", r.hotplugSlots},
+      {"stopped", r.stopped},
+      {"stopReason", r.stopReason},
+      {"createdAt", r.createdAt},
+  };
+  return j.dump(2) + "\n";
+}
+
+SandboxRecord recordFromJson(const std::string& text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    fail(ErrorKind::kInvalidArgument, std::string("sandbox record is not valid JSON: ") + e.what());
+  }
+  if (!j.is_object()) fail(ErrorKind::kInvalidArgument, "sandbox record is not a JSON object");
+  SandboxRecord r;
+  r.id = field<std::string>(j, "id");
+  security::validateSandboxId(r.id);
+  r.ownerUid = field<uid_t>(j, "ownerUid");
+  r.ownerGid = field<gid_t>(j, "ownerGid");
+  r.pid = field<pid_t>(j, "pid");
+  r.startTime = field<uint64_t>(j, "startTime");
+  r.qmpSocket = field<std::string>(j, "qmpSocket");
+  r.agentSocket = field<std::string>(j, "agentSocket");
+  r.consoleLog = field<std::string>(j, "consoleLog");
+  r.runDir = field<std::string>(j, "runDir");
+  r.shareDir = field<std::string>(j, "shareDir");
+  r.shares = field<std::vector<std::string>>(j, "shares");
+  r.hotplugged = field<std::vector<std::string>>(j, "hotplugged");
+  r.vcpus = field<uint32_t>(j, "vcpus");
+  r.memoryMiB = field<uint64_t>(j, "memoryMiB");
+  r.hotplugSlots = field<uint32_t>(j, "hotplugSlots");
+  if (r.hotplugSlots > kMaxHotplugSlots)
+    fail(ErrorKind::kInvalidArgument, "sandbox record " + r.id + " has more than " + std::to_string(kMaxHotplugSlots) + " hot-plug slots");
+  r.stopped = field<bool>(j, "stopped");
+  r.stopReason = field<std::string>(j, "stopReason");
+  r.createdAt = field<std::string>(j, "createdAt");
+  for (const auto* p : {&r.qmpSocket, &r.agentSocket, &r.consoleLog, &r.runDir, &r.shareDir})
+    security::validateAbsolutePath(*p, "path in sandbox record " + r.id);
+  for (const auto& s : r.shares) validateShareName(s);
+  if (!r.stopped && r.pid <= 0) fail(ErrorKind::kInvalidArgument, "sandbox record " + r.id + " is running without a pid");
+  return r;
+}
+
+Registry::Registry(const std::string& dir) : dir_(dir) {
+  makeDirs(dir, 0700);
+  dirFd_ = openDir(dir);
+}
+
+void Registry::save(const SandboxRecord& record) {
+  security::validateSandboxId(record.id);
+  writeFileAtomic(dirFd_.get(), record.id + ".json", recordToJson(record), 0600);
+}
+
+void Registry::remove(const std::string& id) {
+  security::validateSandboxId(id);
+  if (::unlinkat(dirFd_.get(), (id + ".json").c_str(), 0) != 0 && errno != ENOENT)
+    throwSysError(errno, "remove sandbox record " + dir_ + "/" + id + ".json");
+}
+
+std::vector<SandboxRecord> Registry::loadAll(const Logger& log) {
+  std::vector<SandboxRecord> out;
+  UniqueFd fd(KATA_SYSCALL(::openat(dirFd_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), dir_));
+  DIR* d = ::fdopendir(fd.get());
+  if (!d) throwSysError(errno, "fdopendir " + dir_);
+  fd.release();
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0 && name[0] != '.') names.push_back(name);
+    if (names.size() > kMaxRecords) break;
+  }
+  ::closedir(d);
+  for (const auto& name : names) {
+    try {
+      SandboxRecord r = recordFromJson(readFile(dirFd_.get(), name, kMaxRecordBytes));
+      if (r.id + ".json" != name) fail(ErrorKind::kInvalidArgument, "record id " + r.id + " does not match its file name");
+      out.push_back(std::move(r));
+    } catch (const Error& e) {
+      log.error("skipping corrupt sandbox record " + dir_ + "/" + name + ": " + e.what() +
+                " (kept as " + name + ".corrupt)");
+      (void)::renameat(dirFd_.get(), name.c_str(), dirFd_.get(), (name + ".corrupt").c_str());
+    }
+  }
+  return out;
+}
+
+}  // namespace kata::vmmd

@@ -1,0 +1,470 @@
+// kata-vmmd as a real daemon: a private instance (temp socket, state dir, policy) started as a
+// subprocess, driven over its RPC socket by clients running as ordinary uids (forked test children
+// that setuid), with real QEMU under TCG. QEMU launches are few and shared: one VM for the lifecycle,
+// authorization and re-adoption checks, one more that dies while the daemon is down.
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "ipc/vmmd_client.h"
+#include "security/cgroup.h"
+
+namespace {
+
+using kata::ipc::VmmdClient;
+namespace api = kata::ipc::vmmd;
+
+constexpr uid_t kUserA = 65534;  // in the policy, max 1 sandbox
+constexpr uid_t kUserB = 4242;   // in the policy
+constexpr uid_t kStranger = 4343;  // not in the policy
+constexpr gid_t kClientGid = 4500;  // every test client's gid: the socket's group, not in [access]
+
+bool alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+
+bool isZombieOrGone(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(in)), {});
+  if (s.empty()) return true;
+  return s[s.rfind(')') + 2] == 'Z';
+}
+
+// "Name:\tvalue" of /proc/<pid>/status.
+std::string statusField(pid_t pid, const std::string& name) {
+  std::string text = kata::readFileIfExists(AT_FDCWD, "/proc/" + std::to_string(pid) + "/status", 1 << 16).value_or("");
+  auto at = text.find("\n" + name + ":");
+  if (at == std::string::npos) return "";
+  at += name.size() + 2;
+  while (at < text.size() && (text[at] == '\t' || text[at] == ' ')) ++at;
+  return text.substr(at, text.find('\n', at) - at);
+}
+
+class VmmdDaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root (the daemon is a root process)";
+    if (!kata::pathExists("/usr/bin/qemu-system-x86_64")) GTEST_SKIP() << "needs QEMU";
+    char tmpl[] = "/tmp/vmmd-ft-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    ASSERT_EQ(::chmod(dir_.c_str(), 0711), 0);
+    socket_ = dir_ + "/vmmd.sock";
+    state_ = dir_ + "/state";
+    policy_ = dir_ + "/policy.toml";
+    std::ofstream(policy_) << "[socket]\nmode = 0o666\n"  // refused: others may not have access
+                           << "";
+    ::chmod(policy_.c_str(), 0600);
+    cgroupParent_ = "kata-vmmd-ft-" + std::to_string(::getpid());
+    layout_ = kata::security::CgroupLayout::detect("/sys/fs/cgroup");
+  }
+  void TearDown() override {
+    if (daemon_ > 0) {
+      ::kill(daemon_, SIGKILL);
+      ::waitpid(daemon_, nullptr, 0);
+    }
+    if (dir_.empty()) return;
+    // A failed run may leave VMs behind: kill what is in this test's cgroups, then remove them.
+    for (const auto& h : layout_.hierarchies) {
+      std::string parent = h.mountPoint + "/" + cgroupParent_;
+      for (const char* id : {"ft1", "ft-root", "ftb"}) {
+        std::string procs = kata::readFileIfExists(AT_FDCWD, parent + "/" + std::string(id) + "/cgroup.procs", 1 << 16).value_or("");
+        for (size_t at = 0; at < procs.size();) {
+          size_t nl = procs.find('\n', at);
+          if (nl == std::string::npos) nl = procs.size();
+          if (nl > at) ::kill(std::stoi(procs.substr(at, nl - at)), SIGKILL);
+          at = nl + 1;
+        }
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (const auto& h : layout_.hierarchies) {
+      std::string parent = h.mountPoint + "/" + cgroupParent_;
+      for (const char* id : {"ft1", "ft-root", "ftb"}) ::rmdir((parent + "/" + std::string(id)).c_str());
+      ::rmdir(parent.c_str());
+    }
+    // A failed run may leave share mounts and VMs behind: clean them so the next run starts afresh.
+    std::string mounts = kata::readFile("/proc/self/mountinfo", 1 << 20);
+    for (size_t at = mounts.find(dir_); at != std::string::npos; at = mounts.find(dir_, at + 1)) {
+      std::string path = mounts.substr(at, mounts.find(' ', at) - at);
+      ::umount2(path.c_str(), MNT_DETACH);
+    }
+    kata::removeTree(AT_FDCWD, dir_);
+  }
+
+  void writePolicy() {
+    std::ofstream out(policy_, std::ios::trunc);
+    out << "[socket]\nmode = 0o666\n";
+    out.close();
+    std::ofstream(policy_, std::ios::trunc)
+        << "[socket]\nmode = 0o660\ngroup = " << kClientGid << "\n\n[access]\nuids = [" << kUserA << ", " << kUserB << "]\n\n"
+        << "[limits]\nmax_sandboxes = 4\nmax_memory_mib = 1024\nmax_vcpus = 4\n\n"
+        << "[limits.uid." << kUserA << "]\nmax_sandboxes = 1\n\n"
+        << "[devices]\nemulated = [\"virtio-rng-pci\"]\n\n[vm]\naccel = \"tcg\"\n";
+    ::chmod(policy_.c_str(), 0600);
+  }
+
+  // Starts the daemon; returns its exit status if it exited at once (start-up refused), else -1.
+  int startDaemon() {
+    std::string bin = std::string(KATA_BINARY_DIR) + "/bin/kata-vmmd";
+    std::string log = dir_ + "/vmmd.log";
+    daemon_ = ::fork();
+    if (daemon_ == 0) {
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      ::dup2(fd, 2);
+      ::execl(bin.c_str(), bin.c_str(), "--foreground", "--socket", socket_.c_str(), "--state-dir", state_.c_str(),
+              "--policy", policy_.c_str(), "--log-level", "debug", "--cgroup-parent", cgroupParent_.c_str(),
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    for (int i = 0; i < 200; ++i) {
+      int status = 0;
+      if (::waitpid(daemon_, &status, WNOHANG) == daemon_) {
+        daemon_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+      }
+      if (kata::pathExists(socket_)) return -1;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << "daemon did not create its socket; log:\n" << daemonLog();
+    return -1;
+  }
+
+  std::string daemonLog() { return kata::readFileIfExists(AT_FDCWD, dir_ + "/vmmd.log", 1 << 20).value_or(""); }
+
+  // Runs fn as uid (a forked child that drops to it) and returns what it returned, or "EXC:<msg>".
+  std::string as(uid_t uid, const std::function<std::string(VmmdClient&)>& fn) {
+    int p[2];
+    EXPECT_EQ(::pipe(p), 0);
+    pid_t child = ::fork();
+    if (child == 0) {
+      ::close(p[0]);
+      std::string out;
+      try {
+        if (uid != 0) {
+          if (::setgroups(0, nullptr) != 0 || ::setgid(kClientGid) != 0 || ::setuid(uid) != 0) throw std::runtime_error("setuid");
+        }
+        VmmdClient client(socket_);
+        out = fn(client);
+      } catch (const kata::Error& e) {
+        out = std::string("EXC:") + kata::ipc::errorKindTag(e.kind()) + ": " + e.what();
+      } catch (const std::exception& e) {
+        out = std::string("EXC:") + e.what();
+      }
+      (void)!::write(p[1], out.data(), out.size());
+      ::_exit(0);
+    }
+    ::close(p[1]);
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(p[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    ::close(p[0]);
+    ::waitpid(child, nullptr, 0);
+    return out;
+  }
+
+  static std::string create(VmmdClient& c, const std::string& id, uint32_t vcpus = 1, uint64_t mib = 128) {
+    auto req = c.vmmd().createVmRequest();
+    auto spec = req.initSpec();
+    spec.setSandboxId(id);
+    spec.setVcpus(vcpus);
+    spec.setMemoryMiB(mib);
+    spec.setAccel("tcg");
+    spec.setStartPaused(true);
+    spec.setHotplugSlots(1);
+    auto res = c.wait(req.send());
+    auto agent = c.takeFd(res.getAgentChannel());
+    auto console = c.takeFd(res.getConsole());
+    return "pid=" + std::to_string(res.getInfo().getPid()) + " state=" + std::to_string(int(res.getInfo().getState())) +
+           " fds=" + (agent.valid() && console.valid() ? "ok" : "missing");
+  }
+
+  static api::Vm::Client open(VmmdClient& c, const std::string& id) {
+    auto req = c.vmmd().openVmRequest();
+    req.setSandboxId(id);
+    return c.wait(req.send()).getVm();
+  }
+
+  static std::string statusOf(VmmdClient& c, const std::string& id) {
+    auto response = c.wait(open(c, id).statusRequest().send());  // owns what info reads
+    auto info = response.getInfo();
+    const char* names[] = {"unknown", "created", "running", "paused", "stopped"};
+    return std::string(names[static_cast<int>(info.getState())]) + (info.getAdopted() ? " adopted" : "") +
+           " pid=" + std::to_string(info.getPid());
+  }
+
+  // Where the daemon puts a sandbox's QEMU, in every hierarchy it uses.
+  std::vector<std::string> cgroupDirs(const std::string& id) const {
+    std::vector<std::string> out;
+    for (const auto& h : layout_.hierarchies) out.push_back(h.mountPoint + "/" + cgroupParent_ + "/" + id);
+    return out;
+  }
+
+  // The jail of a QEMU the daemon launched through RPC, seen from outside.
+  void expectJailed(pid_t qemu, uid_t owner, const std::string& id) {
+    SCOPED_TRACE("jail of " + id);
+    std::string u = std::to_string(owner);
+    EXPECT_EQ(statusField(qemu, "Uid"), u + "\t" + u + "\t" + u + "\t" + u);
+    EXPECT_EQ(statusField(qemu, "Groups"), "");
+    EXPECT_EQ(statusField(qemu, "CapEff"), "0000000000000000");
+    EXPECT_EQ(statusField(qemu, "CapPrm"), "0000000000000000");
+    EXPECT_EQ(statusField(qemu, "CapBnd"), "0000000000000000");
+    EXPECT_EQ(statusField(qemu, "CapAmb"), "0000000000000000");
+    EXPECT_EQ(statusField(qemu, "NoNewPrivs"), "1");
+    EXPECT_EQ(statusField(qemu, "Seccomp"), "2");
+    // The daemon's own filter (hardenDaemon, inherited) and QEMU's -sandbox filter on top.
+    std::string filters = statusField(qemu, "Seccomp_filters");
+    EXPECT_GE(filters.empty() ? 0 : std::stoi(filters), 2) << filters;
+    // Its own session: a signal to the daemon's group does not reach it.
+    std::string stat = kata::readFile("/proc/" + std::to_string(qemu) + "/stat", 4096);
+    EXPECT_NE(stat.find(" " + std::to_string(qemu) + " "), std::string::npos) << "not a session leader: " << stat;
+    // Its cgroup exists in every hierarchy and holds exactly QEMU.
+    for (const auto& d : cgroupDirs(id)) {
+      EXPECT_TRUE(kata::pathExists(d)) << d;
+      EXPECT_EQ(kata::readFileIfExists(AT_FDCWD, d + "/cgroup.procs", 4096).value_or(""), std::to_string(qemu) + "\n") << d;
+    }
+    std::string own = kata::readFile("/proc/" + std::to_string(qemu) + "/cgroup", 1 << 16);
+    EXPECT_NE(own.find(":/" + cgroupParent_ + "/" + id + "\n"), std::string::npos) << own;
+  }
+
+  // After destroy: no process, cgroup, mount, socket, file or record of the sandbox is left.
+  void expectNothingLeft(pid_t qemu, const std::string& id) {
+    SCOPED_TRACE("after destroying " + id);
+    for (int i = 0; i < 100 && !isZombieOrGone(qemu); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_TRUE(isZombieOrGone(qemu));
+    for (const auto& d : cgroupDirs(id)) EXPECT_FALSE(kata::pathExists(d)) << d;
+    EXPECT_FALSE(kata::pathExists(state_ + "/vms/" + id));  // qmp.sock, agent.sock, logs
+    EXPECT_FALSE(kata::pathExists(state_ + "/shares/" + id));
+    EXPECT_FALSE(kata::pathExists(state_ + "/sandboxes/" + id + ".json"));
+    EXPECT_FALSE(kata::pathExists(state_ + "/sandboxes/" + id + ".json.corrupt"));
+    std::string mounts = kata::readFile("/proc/self/mountinfo", 1 << 20);
+    EXPECT_EQ(mounts.find(state_ + "/shares/" + id), std::string::npos);
+    // No QEMU of this sandbox anywhere (its name is on the command line: "-name <id>,debug-threads=on").
+    std::vector<std::string> left;
+    kata::UniqueFd proc = kata::openDir("/proc");
+    DIR* d = ::fdopendir(::dup(proc.get()));
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+      std::string cmd = kata::readFileIfExists(AT_FDCWD, std::string("/proc/") + e->d_name + "/cmdline", 1 << 16).value_or("");
+      if (cmd.find(std::string("-name") + '\0' + id + ",debug-threads") != std::string::npos) left.push_back(e->d_name);
+    }
+    ::closedir(d);
+    EXPECT_TRUE(left.empty()) << "QEMU of " << id << " still runs as pid " << left.front();
+  }
+
+  std::string dir_, socket_, state_, policy_;
+  std::string cgroupParent_;
+  kata::security::CgroupLayout layout_;
+  pid_t daemon_ = -1;
+};
+
+pid_t pidFrom(const std::string& s) {
+  auto at = s.find("pid=");
+  return at == std::string::npos ? -1 : std::stoi(s.substr(at + 4));
+}
+
+TEST_F(VmmdDaemonTest, RefusesInsecurePolicyAndSocketDir) {
+  // A policy that grants the socket to everyone is refused with a clear message.
+  EXPECT_EQ(startDaemon(), 1);
+  EXPECT_NE(daemonLog().find("socket.mode"), std::string::npos) << daemonLog();
+  writePolicy();
+  ::chmod(policy_.c_str(), 0666);
+  EXPECT_EQ(startDaemon(), 1);
+  EXPECT_NE(daemonLog().find("writable by group or others"), std::string::npos) << daemonLog();
+  ::chmod(policy_.c_str(), 0600);
+  ::chmod(dir_.c_str(), 0777);
+  EXPECT_EQ(startDaemon(), 1);
+  ::chmod(dir_.c_str(), 0711);
+}
+
+TEST_F(VmmdDaemonTest, LifecycleAuthorizationLimitsAndReadoption) {
+  writePolicy();
+  ASSERT_EQ(startDaemon(), -1) << daemonLog();
+
+  // A uid the policy does not name cannot use the daemon.
+  std::string denied = as(kStranger, [](VmmdClient& c) {
+    auto r = c.wait(c.vmmd().whoamiRequest().send());
+    return "uid=" + std::to_string(r.getCaller().getUid());
+  });
+  EXPECT_NE(denied.find("EXC:permission-denied"), std::string::npos) << denied;
+  EXPECT_NE(denied.find("not allowed to use kata-vmmd"), std::string::npos) << denied;
+
+  // whoami is the kernel's word, not the client's.
+  EXPECT_EQ(as(kUserA, [](VmmdClient& c) {
+              return "uid=" + std::to_string(c.wait(c.vmmd().whoamiRequest().send()).getCaller().getUid());
+            }),
+            "uid=" + std::to_string(kUserA));
+
+  // Hostile input gets a clear error and the daemon keeps serving.
+  std::string bad = as(kUserA, [](VmmdClient& c) { return create(c, "../../etc"); });
+  EXPECT_NE(bad.find("EXC:invalid-argument: invalid sandbox id"), std::string::npos) << bad;
+  bad = as(kUserA, [](VmmdClient& c) { return create(c, "big", 1, uint64_t{1} << 40); });
+  EXPECT_NE(bad.find("EXC:invalid-argument"), std::string::npos) << bad;
+  bad = as(kUserA, [](VmmdClient& c) { return create(c, "toobig", 1, 2048); });  // policy: 1024 MiB
+  EXPECT_NE(bad.find("EXC:permission-denied"), std::string::npos) << bad;
+
+  // Create as user A: a QEMU under TCG, CPUs stopped (no kernel yet), agent channel + console fds.
+  std::string created = as(kUserA, [](VmmdClient& c) { return create(c, "ft1"); });
+  ASSERT_NE(created.find("fds=ok"), std::string::npos) << created << "\n" << daemonLog();
+  pid_t qemu = pidFrom(created);
+  ASSERT_TRUE(alive(qemu));
+  // QEMU runs jailed as the owner, not root: no capabilities, no_new_privs, its own cgroup.
+  expectJailed(qemu, kUserA, "ft1");
+
+  // The limit: user A may own one sandbox.
+  bad = as(kUserA, [](VmmdClient& c) { return create(c, "ft2"); });
+  EXPECT_NE(bad.find("EXC:permission-denied"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("limit is 1"), std::string::npos) << bad;
+
+  // start, pause, resume, status through a new connection (as each kata-ctl call would).
+  EXPECT_EQ(as(kUserA, [](VmmdClient& c) { return statusOf(c, "ft1"); }), "created pid=" + std::to_string(qemu));
+  std::string seq = as(kUserA, [](VmmdClient& c) {
+    auto vm = open(c, "ft1");
+    c.wait(vm.startRequest().send());
+    std::string out = statusOf(c, "ft1");
+    c.wait(vm.pauseRequest().send());
+    out += "|" + statusOf(c, "ft1");
+    c.wait(vm.resumeRequest().send());
+    out += "|" + statusOf(c, "ft1");
+    auto statsResponse = c.wait(vm.statsRequest().send());
+    auto stats = statsResponse.getStats();
+    out += "|mem=" + std::to_string(stats.getMemoryBaseBytes() >> 20) + " cpus=" + std::to_string(stats.getVcpus());
+    return out;
+  });
+  std::string p = " pid=" + std::to_string(qemu);
+  EXPECT_EQ(seq, "running" + p + "|paused" + p + "|running" + p + "|mem=128 cpus=1");
+
+  // Hot-plug: an emulated device on the allow-list goes in, one that is not is refused.
+  std::string hp = as(kUserA, [](VmmdClient& c) {
+    auto vm = open(c, "ft1");
+    auto r = vm.hotplugRequest();
+    r.initDevice().setId("rng1");
+    r.getDevice().initEmulated().setDriver("virtio-rng-pci");
+    c.wait(r.send());
+    auto r2 = vm.hotplugRequest();
+    r2.initDevice().setId("nic9");
+    r2.getDevice().initEmulated().setDriver("e1000");
+    try {
+      c.wait(r2.send());
+      return std::string("e1000 accepted");
+    } catch (const kata::Error& e) {
+      return std::string("ok: ") + e.what();
+    }
+  });
+  EXPECT_NE(hp.find("ok: device driver \"e1000\" is not on the policy"), std::string::npos) << hp;
+
+  // shareDirectory: a directory user A owns, bind-mounted into the share root.
+  std::string src = dir_ + "/src";
+  ASSERT_EQ(::mkdir(src.c_str(), 0755), 0);
+  ASSERT_EQ(::chown(src.c_str(), kUserA, kUserA), 0);
+  std::ofstream(src + "/hello") << "hi";
+  std::string share = as(kUserA, [src](VmmdClient& c) {
+    int fd = ::open(src.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    auto r = open(c, "ft1").shareDirectoryRequest();
+    r.setDir(c.makeFd(fd));
+    r.setName("data");
+    r.setReadOnly(true);
+    c.wait(r.send());
+    ::close(fd);
+    return std::string("shared");
+  });
+  EXPECT_EQ(share, "shared");
+  std::string shareRoot = state_ + "/shares/ft1";
+  EXPECT_EQ(kata::readFileIfExists(AT_FDCWD, shareRoot + "/data/hello", 16).value_or(""), "hi");
+
+  // Another allowed uid cannot see or touch it: the same words as for an id that does not exist.
+  std::string other = as(kUserB, [](VmmdClient& c) {
+    std::string out = std::to_string(c.wait(c.vmmd().listVmsRequest().send()).getVms().size());
+    try {
+      open(c, "ft1");
+    } catch (const kata::Error& e) {
+      out += std::string("|") + kata::ipc::errorKindTag(e.kind()) + ": " + e.what();
+    }
+    return out;
+  });
+  EXPECT_EQ(other, "0|not-found: sandbox ft1 does not exist");
+
+  // User B's VM: jailed as B; destroyed by a daemon that launched it leaves nothing behind.
+  std::string createdB = as(kUserB, [](VmmdClient& c) { return create(c, "ftb"); });
+  pid_t qemuB = pidFrom(createdB);
+  ASSERT_TRUE(alive(qemuB)) << createdB << "\n" << daemonLog();
+  expectJailed(qemuB, kUserB, "ftb");
+  EXPECT_EQ(as(kUserB, [](VmmdClient& c) {
+              auto r = open(c, "ftb").destroyRequest();
+              r.setTimeoutMs(4000);
+              c.wait(r.send());
+              return std::string("destroyed");
+            }),
+            "destroyed");
+  expectNothingLeft(qemuB, "ftb");
+
+  // A second VM (root's) that will die while the daemon is down.
+  std::string second = as(0, [](VmmdClient& c) { return create(c, "ft-root"); });
+  pid_t qemu2 = pidFrom(second);
+  ASSERT_TRUE(alive(qemu2)) << second;
+  expectJailed(qemu2, 65534, "ft-root");  // root's sandboxes run as nobody
+
+  // kill -9 the daemon: the VMs keep running.
+  ::kill(daemon_, SIGKILL);
+  ::waitpid(daemon_, nullptr, 0);
+  daemon_ = -1;
+  EXPECT_TRUE(alive(qemu));
+  ::kill(qemu2, SIGKILL);
+  for (int i = 0; i < 100 && !isZombieOrGone(qemu2); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+
+  ::unlink(socket_.c_str());  // the killed daemon's; the new one replaces it anyway
+  ASSERT_EQ(startDaemon(), -1) << daemonLog();
+  EXPECT_EQ(as(kUserA, [](VmmdClient& c) { return statusOf(c, "ft1"); }), "running adopted pid=" + std::to_string(qemu));
+  expectJailed(qemu, kUserA, "ft1");  // the same process, still in its cgroup
+  // The VM that died while the daemon was down left no cgroup behind.
+  for (const auto& d : cgroupDirs("ft-root")) EXPECT_FALSE(kata::pathExists(d)) << d;
+  EXPECT_EQ(as(0, [](VmmdClient& c) { return statusOf(c, "ft-root"); }), "stopped adopted pid=-1");
+
+  // The re-adopted VM is driven and destroyed through the new daemon; nothing is left behind.
+  std::string destroyed = as(kUserA, [](VmmdClient& c) {
+    auto vm = open(c, "ft1");
+    c.wait(vm.pauseRequest().send());
+    std::string out = statusOf(c, "ft1");
+    auto r = vm.destroyRequest();
+    r.setTimeoutMs(4000);
+    c.wait(r.send());
+    try {
+      open(c, "ft1");
+    } catch (const kata::Error& e) {
+      out += std::string("|") + e.what();
+    }
+    return out;
+  });
+  EXPECT_EQ(destroyed, "paused adopted pid=" + std::to_string(qemu) + "|sandbox ft1 does not exist");
+  expectNothingLeft(qemu, "ft1");
+  EXPECT_EQ(kata::readFile("/proc/self/mountinfo", 1 << 20).find(shareRoot), std::string::npos);
+
+  EXPECT_EQ(as(0, [](VmmdClient& c) {
+              auto r = open(c, "ft-root").destroyRequest();
+              c.wait(r.send());
+              return std::to_string(c.wait(c.vmmd().listVmsRequest().send()).getVms().size());
+            }),
+            "0");
+  expectNothingLeft(qemu2, "ft-root");
+  // Nothing of this daemon is left in its cgroup parent either.
+  for (const auto& h : layout_.hierarchies) {
+    std::string procs = kata::readFileIfExists(AT_FDCWD, h.mountPoint + "/" + cgroupParent_ + "/cgroup.procs", 4096).value_or("");
+    EXPECT_EQ(procs, "") << h.mountPoint;
+  }
+}
+
+}  // namespace
