@@ -4,18 +4,12 @@
 
 #include <exception>
 
+#include "agent/container_rpc.h"
 #include "agent/guest_stats.h"
+#include "common/error.h"
 
 namespace kata::agent {
 namespace {
-
-// Every declared-but-not-yet-served method fails the same recognizable way, so hosts can tell a
-// missing feature from a failure (kj::Exception::Type::UNIMPLEMENTED crosses the wire as such).
-kj::Promise<void> notImplemented(const char* method) {
-  return KJ_EXCEPTION(UNIMPLEMENTED, kj::str("Agent.", method,
-                                             ": not implemented yet by this kata-agent (protocol version ",
-                                             ipc::agent::PROTOCOL_VERSION, ")"));
-}
 
 // Runs fn, turning a kata::Error or std::exception into a kj exception the caller receives as an
 // RPC error, instead of letting it escape into the event loop.
@@ -78,10 +72,56 @@ kj::Promise<void> AgentServer::shutdown(ShutdownContext) {
   return kj::READY_NOW;
 }
 
-kj::Promise<void> AgentServer::createSandbox(CreateSandboxContext) { return notImplemented("createSandbox"); }
-kj::Promise<void> AgentServer::destroySandbox(DestroySandboxContext) { return notImplemented("destroySandbox"); }
-kj::Promise<void> AgentServer::createContainer(CreateContainerContext) { return notImplemented("createContainer"); }
-kj::Promise<void> AgentServer::container(ContainerContext) { return notImplemented("container"); }
-kj::Promise<void> AgentServer::listContainers(ListContainersContext) { return notImplemented("listContainers"); }
+kj::Promise<void> AgentServer::createSandbox(CreateSandboxContext context) {
+  return rpcGuard("Agent.createSandbox", [&] {
+    auto cfg = context.getParams().getConfig();
+    SandboxSettings s;
+    s.id = cfg.getId();
+    s.hostname = cfg.getHostname();
+    if (cfg.getDns().size() > kMaxDnsServers || cfg.getSharedMounts().size() > kMaxShares)
+      fail(ErrorKind::kInvalidArgument, "too many dns servers or shared mounts");
+    for (auto d : cfg.getDns()) s.dns.emplace_back(d.cStr(), d.size());
+    for (auto t : cfg.getSharedMounts()) s.shares.emplace_back(t.cStr(), t.size());
+    return containers_.createSandbox(std::move(s));
+  });
+}
+
+kj::Promise<void> AgentServer::destroySandbox(DestroySandboxContext) {
+  return rpcGuard("Agent.destroySandbox", [&] { return containers_.destroySandbox(); });
+}
+
+kj::Promise<void> AgentServer::createContainer(CreateContainerContext context) {
+  return rpcGuard("Agent.createContainer", [&] {
+    auto params = context.getParams();
+    auto cfg = params.getConfig();
+    std::string id = cfg.getId();
+    return containers_
+        .createContainer(id, cfg.getOciSpecJson(), cfg.getRootfsShare(), cfg.getRootfsPath(),
+                         stdioFrom(params.getStdio()))
+        .then([this, context, id]() mutable {
+          auto r = context.getResults();
+          r.setContainer(makeContainerClient(containers_, id));
+          r.setInit(makeProcessClient(containers_, id, ""));
+        });
+  });
+}
+
+kj::Promise<void> AgentServer::container(ContainerContext context) {
+  return rpcGuard("Agent.container", [&]() -> kj::Promise<void> {
+    std::string id = context.getParams().getId();
+    containers_.requireContainer(id);
+    context.getResults().setContainer(makeContainerClient(containers_, id));
+    return kj::READY_NOW;
+  });
+}
+
+kj::Promise<void> AgentServer::listContainers(ListContainersContext context) {
+  return rpcGuard("Agent.listContainers", [&]() -> kj::Promise<void> {
+    auto ids = containers_.list();
+    auto list = context.getResults().initIds(static_cast<unsigned>(ids.size()));
+    for (unsigned i = 0; i < ids.size(); ++i) list.set(i, ids[i]);
+    return kj::READY_NOW;
+  });
+}
 
 }  // namespace kata::agent

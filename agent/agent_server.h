@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/container_manager.h"
 #include "agent/identity.h"
 #include "agent/modules.h"
 #include "ipc/agent.capnp.h"
@@ -39,7 +40,8 @@ inline constexpr size_t kMaxPingPayload = 64 * 1024;
 #pragma GCC diagnostic ignored "-Wnon-virtual-dtor"
 class AgentServer final : public ipc::agent::Agent::Server {
  public:
-  AgentServer(const AgentBootInfo& boot, AgentHost& host) : boot_(boot), host_(host) {}
+  AgentServer(const AgentBootInfo& boot, AgentHost& host, ContainerManager& containers)
+      : boot_(boot), host_(host), containers_(containers) {}
 
   kj::Promise<void> ping(PingContext context) override;
   kj::Promise<void> version(VersionContext context) override;
@@ -55,6 +57,7 @@ class AgentServer final : public ipc::agent::Agent::Server {
  private:
   const AgentBootInfo& boot_;
   AgentHost& host_;
+  ContainerManager& containers_;
 };
 #pragma GCC diagnostic pop
 

@@ -18,6 +18,8 @@
 #include "agent/agent_server.h"
 #include "agent/channel.h"
 #include "agent/console_log.h"
+#include "agent/container_manager.h"
+#include "agent/process_launcher.h"
 #include "agent/guest_stats.h"
 #include "agent/modules.h"
 #include "agent/pid1.h"
@@ -99,8 +101,13 @@ UniqueFd openChannel(const std::string& name, const ConsoleLog& log) {
     auto io = kj::setupAsyncIo();
     Reaper reaper(io.unixEventPort, log);
     PowerOffOnRequest power(io.provider->getTimer(), log);
+    ContainerManager containers(*io.lowLevelProvider, io.provider->getTimer(), reaper, boot.modules,
+                                makeProcessLauncher(), log);
     ChannelServer channel(*io.lowLevelProvider, io.provider->getTimer(), port.get(),
-                          [&]() -> capnp::Capability::Client { return kj::heap<AgentServer>(boot, power); }, log);
+                          [&]() -> capnp::Capability::Client {
+                            return kj::heap<AgentServer>(boot, power, containers);
+                          },
+                          log);
     boot.modules.setLoading(true);
     kj::Thread lateModules([&boot, &log] {
       uint64_t t0 = bootTimeNs();

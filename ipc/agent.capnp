@@ -13,8 +13,10 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("kata::ipc::agent");
 
-const protocolVersion :UInt32 = 1;
+const protocolVersion :UInt32 = 2;
 # 1: ping, version, guestInfo, shutdown.
+# 2: createSandbox, destroySandbox, createContainer, container, listContainers; Container, Process,
+#    ByteStream (see docs/guest.md, "Containers and processes").
 
 interface Agent {
   ping @0 (payload :Data) -> (payload :Data);
@@ -29,15 +31,19 @@ interface Agent {
   # Syncs file systems and powers the VM off. The reply is sent first; the host then sees the
   # channel close and the VMM exit. Never returns an error for a VM that can power off.
 
-  # ---- Declared for the next slices; each fails with "not implemented yet" until it lands. ----
-
   createSandbox @4 (config :SandboxConfig) -> ();
-  # Prepares the guest for a pod: hostname, DNS, shared-storage mounts, sandbox-wide cgroup.
+  # Prepares the guest for a pod: hostname, resolv.conf, shared-directory (virtio-9p) mounts under
+  # /run/kata/shared/<tag>. Waits for the late kernel modules (9p) first. Once per VM: a second call
+  # fails with "sandbox already exists" until destroySandbox.
 
   destroySandbox @5 () -> ();
+  # Kills and reaps every container's processes, then unmounts the shares.
 
-  createContainer @6 (config :ContainerConfig) -> (container :Container);
-  # Creates (runc "create") a container from an OCI spec; its init process is not started yet.
+  createContainer @6 (config :ContainerConfig, stdio :Stdio) -> (container :Container, init :Process);
+  # runc "create": clones the init process into the spec's namespaces (never a network namespace:
+  # the pod shares the VM's network), prepares its root file system, and leaves it waiting for
+  # start(). Errors of the set-up (bad mount, missing rootfs, ...) come back as this call's error.
+  # `init` is the init process; its output flows into `stdio` from the moment it execs.
 
   container @7 (id :Text) -> (container :Container);
   # A capability for an existing container, e.g. after the host reconnected (capabilities do not
@@ -69,32 +75,54 @@ struct GuestInfo {
 
 struct SandboxConfig {
   id @0 :Text;
-  hostname @1 :Text;
-  dns @2 :List(Text);             # resolv.conf lines
+  hostname @1 :Text;              # at most 64 bytes; empty: keep the guest's
+  dns @2 :List(Text);             # nameserver addresses, written to /etc/resolv.conf (at most 8)
+  sharedMounts @3 :List(Text);    # virtio-9p mount tags, each mounted at /run/kata/shared/<tag> (at most 32)
 }
 
 struct ContainerConfig {
-  id @0 :Text;
-  ociSpecJson @1 :Data;           # the bundle's config.json, as the host validated it
+  id @0 :Text;                    # runc's rule: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 128 bytes
+  ociSpecJson @1 :Data;           # the bundle's config.json (at most 4 MiB); process is required
+  rootfsShare @2 :Text;           # a mount tag of createSandbox's sharedMounts
+  rootfsPath @3 :Text;            # relative path of the root file system inside that share
+}
+
+struct Stdio {
+  # Where a process's output goes. The agent writes each stream in order with at most one write in
+  # flight (the host's reply is the flow control) and calls end() at end of file. A null capability
+  # discards that output. With process.terminal the pty's output goes to `stdout`; `stderr` is unused.
+  stdout @0 :ByteStream;
+  stderr @1 :ByteStream;
 }
 
 interface Container {
   id @0 () -> (id :Text);
-  start @1 () -> (process :Process);              # runc "start": runs the init process
-  exec @2 (spec :ProcessSpec) -> (process :Process);
+  start @1 () -> ();
+  # runc "start": lets the init process exec. Fails with "container not created" after the first.
+  exec @2 (spec :ProcessSpec, stdio :Stdio) -> (process :Process);
+  # Runs another process in the container's namespaces (and cgroup). The container must be running.
   process @3 (execId :Text) -> (process :Process);
+  # The init process for execId "", else an exec'd one (also after it exited, until remove).
   state @4 () -> (state :ContainerState);
   ps @5 () -> (pids :List(Int32));
+  # Pids (as the guest's pid namespace numbers them) of every process in the container.
   stats @6 () -> (stats :ContainerStats);
   pause @7 () -> ();
   resume @8 () -> ();
   signal @9 (signal :Int32, all :Bool) -> ();
-  remove @10 () -> ();
+  # To the init process, or with `all` to every process of the container.
+  remove @10 (force :Bool) -> ();
+  # Forgets a stopped container; with `force` a running one is killed (SIGKILL) and reaped first.
+  update @11 (resourcesJson :Data) -> ();
+  # New linux.resources (OCI JSON object, at most 64 KiB) for the container's cgroup.
+  nextOomEvent @12 (seen :UInt64) -> (oomKills :UInt64);
+  # Long poll: resolves once the container's OOM-kill count exceeds `seen` (pass the last answer;
+  # 0 at first), or with the current count when the container stops.
 }
 
 struct ProcessSpec {
-  execId @0 :Text;
-  processJson @1 :Data;           # an OCI "process" object
+  execId @0 :Text;                # unique within the container, same rule as container ids
+  processJson @1 :Data;           # an OCI "process" object (at most 1 MiB)
 }
 
 enum ContainerStatus {
@@ -114,18 +142,24 @@ struct ContainerStats {
   cpuUsageNs @0 :UInt64;
   memoryUsageBytes @1 :UInt64;
   pids @2 :UInt32;
+  memoryLimitBytes @3 :UInt64;
+  oomKills @4 :UInt64;
 }
 
 interface Process {
   pid @0 () -> (pid :Int32);
   wait @1 () -> (status :ExitStatus);
+  # Resolves when the process has exited and its output has been delivered (end() was called).
   signal @2 (signal :Int32) -> ();
-  resize @3 (rows :UInt16, cols :UInt16) -> ();
-  attach @4 (stdout :ByteStream, stderr :ByteStream) -> (stdin :ByteStream);
-  # Output flows to the host's streams; the host writes input to the returned one.
+  resizeTty @3 (rows :UInt16, cols :UInt16) -> ();
+  # Only for a process with a terminal.
+  stdin @4 () -> (stream :ByteStream);
+  # The process's standard input (the pty with a terminal). end() closes it, as closeStdin does.
+  closeStdin @5 () -> ();
 }
 
 struct ExitStatus {
+  code @2 :Int32;                 # what a shell reports: the exit code, or 128 + signal number
   union {
     exited @0 :Int32;             # exit code
     signaled @1 :Int32;           # signal number
@@ -134,5 +168,6 @@ struct ExitStatus {
 
 interface ByteStream {
   write @0 (data :Data) -> stream;
+  # At most 1 MiB per call.
   end @1 () -> ();
 }

@@ -15,7 +15,7 @@ packages=(
   qemu-system-x86 qemu-utils runc cpio kmod jq util-linux iproute2 procps
   # guest image pipeline (guest/build-image.sh): kernel .deb extraction, module and kernel decompression
   xz-utils zstd
-  # agent container set-up unit tests: a static busybox is the rootfs of the mount tests
+  # a static busybox: the rootfs of the agent container tests (unit mount tests, functional containers)
   busybox-static
 )
 

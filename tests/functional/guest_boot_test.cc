@@ -114,16 +114,16 @@ TEST_F(GuestBootTest, AnswersPingVersionAndGuestInfo) {
   }
 }
 
-TEST_F(GuestBootTest, DeclaredButUnimplementedCallsSayNotImplementedYet) {
+TEST_F(GuestBootTest, CreateContainerBeforeCreateSandboxSaysWhatToDo) {
   auto agent = conn_->agent();
   auto req = agent.createContainerRequest();
   req.initConfig().setId("c1");
   try {
     waitFor(req.send());
-    FAIL() << "createContainer succeeded, but this agent does not implement it";
+    FAIL() << "createContainer succeeded without a sandbox";
   } catch (const kj::Exception& e) {
-    EXPECT_EQ(e.getType(), kj::Exception::Type::UNIMPLEMENTED) << e.getDescription().cStr();
-    EXPECT_NE(std::string(e.getDescription().cStr()).find("not implemented yet"), std::string::npos)
+    EXPECT_EQ(e.getType(), kj::Exception::Type::FAILED) << e.getDescription().cStr();
+    EXPECT_NE(std::string(e.getDescription().cStr()).find("createSandbox first"), std::string::npos)
         << e.getDescription().cStr();
   }
   // The connection is still usable after an error reply.

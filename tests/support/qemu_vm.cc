@@ -61,6 +61,12 @@ std::unique_ptr<QemuVm> QemuVm::start(const GuestImage& image, const QemuVmOptio
       "-device", "virtio-serial-pci,id=vser0",
       "-device", "virtserialport,chardev=agent,name=" + image.channel,
   };
+  for (size_t i = 0; i < options.shares.size(); ++i) {
+    const QemuShare& sh = options.shares[i];
+    std::string fsdev = "fsdev" + std::to_string(i);
+    args.insert(args.end(), {"-fsdev", "local,id=" + fsdev + ",path=" + sh.path + ",security_model=none",
+                             "-device", "virtio-9p-pci,fsdev=" + fsdev + ",mount_tag=" + sh.tag});
+  }
   args.insert(args.end(), options.extraArgs.begin(), options.extraArgs.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

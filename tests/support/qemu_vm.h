@@ -34,12 +34,19 @@ struct GuestImage {
 // KATA_BINARY_DIR/guest, where the guest-image target puts the image.
 std::string defaultGuestImageDir();
 
+// A host directory shared with the guest over virtio-9p; the agent mounts it by tag (createSandbox).
+struct QemuShare {
+  std::string tag;   // mount_tag
+  std::string path;  // host directory
+};
+
 struct QemuVmOptions {
   int memoryMb = 256;
   int cpus = 1;
   std::string accel = "tcg";  // this machine's /dev/kvm is PVM-only: standard guests need TCG
   std::optional<std::string> cmdline;  // overrides the manifest's
   std::optional<std::string> kernel;   // overrides the manifest's (e.g. vmlinuz, for comparisons)
+  std::vector<QemuShare> shares;
   std::vector<std::string> extraArgs;
 };
 

@@ -10,6 +10,7 @@
 #include <kj/async-io.h>
 
 #include "agent/channel.h"
+#include "agent/container_manager.h"
 #include "agent/reaper.h"
 #include "common/error.h"
 #include "common/fd.h"
@@ -39,18 +40,29 @@ class AgentServerTest : public ::testing::Test {
     boot_.readyNs = 20;
     channel_ = kj::heap<ChannelServer>(
         *io_.lowLevelProvider, io_.provider->getTimer(), agentEnd_.get(),
-        [this]() -> capnp::Capability::Client { return kj::heap<AgentServer>(boot_, host_); }, log_);
+        [this]() -> capnp::Capability::Client { return kj::heap<AgentServer>(boot_, host_, containers_); }, log_);
     serving_ = channel_->run().eagerlyEvaluate(nullptr);
     stream_ = io_.lowLevelProvider->wrapSocketFd(hostEnd_.get());
     client_ = kj::heap<capnp::TwoPartyClient>(*stream_);
     agent_ = client_->bootstrap().castAs<ipc::agent::Agent>();
   }
 
+  static ManagerPaths tempPaths() {
+    ManagerPaths p;
+    p.sharedDir = ::testing::TempDir() + "/agent-server-test-shared";
+    p.resolvConf = ::testing::TempDir() + "/agent-server-test-resolv.conf";
+    return p;
+  }
+
+  bool captured_ = (Reaper::captureSigchld(), true);
   kj::AsyncIoContext io_ = kj::setupAsyncIo();
   UniqueFd agentEnd_, hostEnd_;
   ConsoleLog log_{-1};
   AgentBootInfo boot_;
   RecordingHost host_;
+  Reaper reaper_{io_.unixEventPort, log_};
+  ContainerManager containers_{*io_.lowLevelProvider, io_.provider->getTimer(), reaper_, boot_.modules,
+                               makeProcessLauncher(), log_, tempPaths()};
   kj::Own<ChannelServer> channel_;
   kj::Promise<void> serving_ = nullptr;
   kj::Own<kj::AsyncIoStream> stream_;
@@ -109,23 +121,84 @@ TEST_F(AgentServerTest, ShutdownAsksTheHostToPowerOff) {
   EXPECT_EQ(host_.powerOffs, 1);
 }
 
-TEST_F(AgentServerTest, UnimplementedMethodsSayNotImplementedYet) {
-  auto check = [&](auto&& promise, const char* method) {
+TEST_F(AgentServerTest, ContainerCallsValidateAndFailWithReasons) {
+  auto expectError = [&](auto&& promise, const char* needle) {
     try {
       promise.wait(io_.waitScope);
-      ADD_FAILURE() << method << " succeeded";
+      ADD_FAILURE() << "succeeded; expected an error with \"" << needle << "\"";
     } catch (const kj::Exception& e) {
-      EXPECT_EQ(e.getType(), kj::Exception::Type::UNIMPLEMENTED) << method;
+      EXPECT_EQ(e.getType(), kj::Exception::Type::FAILED);
       std::string d = e.getDescription().cStr();
-      EXPECT_NE(d.find("not implemented yet"), std::string::npos) << d;
-      EXPECT_NE(d.find(method), std::string::npos) << d;
+      EXPECT_NE(d.find(needle), std::string::npos) << d;
     }
   };
-  check(agent_.createSandboxRequest().send(), "createSandbox");
-  check(agent_.destroySandboxRequest().send(), "destroySandbox");
-  check(agent_.createContainerRequest().send(), "createContainer");
-  check(agent_.containerRequest().send(), "container");
-  check(agent_.listContainersRequest().send(), "listContainers");
+  {
+    auto req = agent_.createContainerRequest();
+    req.initConfig().setId("c1");
+    expectError(req.send(), "call createSandbox first");
+  }
+  expectError(agent_.destroySandboxRequest().send(), "no sandbox exists");
+  {
+    auto req = agent_.containerRequest();
+    req.setId("nope");
+    expectError(req.send(), "container \"nope\" does not exist");
+  }
+  {
+    auto req = agent_.containerRequest();
+    req.setId("../etc");
+    expectError(req.send(), "is invalid");
+  }
+  {
+    auto req = agent_.createSandboxRequest();
+    auto cfg = req.initConfig();
+    cfg.setId("pod");
+    cfg.setHostname("bad host/name");
+    expectError(req.send(), "hostname");
+  }
+  {
+    auto req = agent_.createSandboxRequest();
+    auto cfg = req.initConfig();
+    cfg.setId("pod");
+    cfg.initSharedMounts(2).set(0, "a");
+    cfg.getSharedMounts().set(1, "a");
+    expectError(req.send(), "listed twice");
+  }
+  boot_.modules.setLoading(false);
+  {
+    // No hostname, DNS or shares: a sandbox without side effects outside the temp dir.
+    auto req = agent_.createSandboxRequest();
+    req.initConfig().setId("pod");
+    req.send().wait(io_.waitScope);
+  }
+  {
+    auto req = agent_.createSandboxRequest();
+    req.initConfig().setId("pod2");
+    expectError(req.send(), "already exists");
+  }
+  {
+    auto req = agent_.createContainerRequest();
+    auto cfg = req.initConfig();
+    cfg.setId("c1");
+    cfg.setRootfsShare("notmounted");
+    expectError(req.send(), "is not mounted");
+  }
+  EXPECT_EQ(agent_.listContainersRequest().send().wait(io_.waitScope).getIds().size(), 0u);
+  agent_.destroySandboxRequest().send().wait(io_.waitScope);
+}
+
+TEST(ContainerManagerTest, IdsFollowRuncsRule) {
+  EXPECT_NO_THROW(validateId("abc-1.2_x", "id"));
+  EXPECT_THROW(validateId("", "id"), Error);
+  EXPECT_THROW(validateId("-lead", "id"), Error);
+  EXPECT_THROW(validateId("a/b", "id"), Error);
+  EXPECT_THROW(validateId("..", "id"), Error);
+  EXPECT_THROW(validateId(std::string(129, 'a'), "id"), Error);
+}
+
+TEST(ContainerManagerTest, ExitCodesAreTheShells) {
+  EXPECT_EQ(shellExitCode(3 << 8), 3);  // exited 3
+  EXPECT_EQ(shellExitCode(SIGKILL), 137);  // killed by SIGKILL
+  EXPECT_EQ(shellExitCode(SIGTERM), 143);
 }
 
 TEST_F(AgentServerTest, GarbageEndsTheSessionWithoutHurtingTheServer) {
