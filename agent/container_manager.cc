@@ -509,7 +509,8 @@ std::unique_ptr<ManagedProcess> ContainerManager::startProcess(Container& c, con
       try {
         // The cgroup first (from the agent's view of the hierarchy); the process inherits it.
         if (c.cgroup) c.cgroup->addProcess(::getpid());
-        for (auto& [fd, flag] : nsFds) KATA_SYSCALL(::setns(fd.get(), flag), "setns");
+        // (No structured binding: clang 14 cannot capture one in KATA_SYSCALL's lambda.)
+        for (auto& entry : nsFds) KATA_SYSCALL(::setns(entry.first.get(), entry.second), "setns");
         pid_t child = KATA_SYSCALL(::fork(), "fork into the container's pid namespace");
         if (child != 0) {
           writeAll(pidPipe.write.get(), reinterpret_cast<const char*>(&child), sizeof child);

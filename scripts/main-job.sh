@@ -2,7 +2,8 @@
 # The main job: set up, build, and run the newest end-to-end path that works for real.
 # Today (see docs/status.md) kata-ctl cannot yet run a container through kata-vmmd; until it can, the
 # main job builds everything, boots the real guest image (Debian kernel + static kata-agent) under
-# QEMU, talks to the agent over virtio-serial with Cap'n Proto, and shows kata-ctl's bundle handling.
+# QEMU, has the agent run a container from a busybox root file system shared over virtio-9p and
+# prints its output, then shows kata-ctl's bundle handling.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -22,8 +23,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 echo
-echo "### the guest: boot the VM, ask its agent who it is, power it off"
-build/bin/kata-guest-boot-bench --runs 1
+echo "### a container inside a VM: boot the guest, run a container through its agent, print its output"
+build/bin/kata-container-in-vm
 
 echo
 echo "### kata-ctl: a runc bundle, validated; creating a container needs the VM backend (not yet wired)"
