@@ -29,6 +29,9 @@ class VmmdClient {
 
   vmmd::Vmmd::Client& vmmd() { return bootstrap_; }
   kj::WaitScope& waitScope() { return io_.waitScope; }
+  // The event loop's I/O context, for other connections the same thread drives (kj allows one loop
+  // per thread), e.g. to the agent channel this client received.
+  kj::AsyncIoContext& io() { return io_; }
 
   // Waits for a promise; a kj exception (remote or local) is rethrown as kata::Error.
   template <typename T>

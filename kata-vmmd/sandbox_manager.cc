@@ -83,7 +83,8 @@ VmConfig SandboxManager::vmConfig(const SandboxRecord& r) const {
   c.runDir = r.runDir;
   c.consoleLogPath = r.consoleLog;
   // The agent channel: vmmd listens (create() fills in the fd), QEMU accepts the guest's port on it.
-  c.devices.push_back(SerialPortDevice{"agent", "agent.0", "", -1});
+  // The port name is the one kata-agent looks for by default (agent/main.cc, docs/guest.md).
+  c.devices.push_back(SerialPortDevice{"agent", "agent.channel.0", "", -1});
   // The share root, attached at boot; shareDirectory mounts below it while the VM runs.
   c.devices.push_back(FsShareDevice{"share", r.shareDir, "kataShared", FsShareDevice::SecurityModel::kNone, false});
   return c;

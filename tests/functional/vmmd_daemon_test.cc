@@ -1,7 +1,8 @@
 // kata-vmmd as a real daemon: a private instance (temp socket, state dir, policy) started as a
 // subprocess, driven over its RPC socket by clients running as ordinary uids (forked test children
 // that setuid), with real QEMU under TCG. QEMU launches are few and shared: one VM for the lifecycle,
-// authorization and re-adoption checks, one more that dies while the daemon is down.
+// authorization and re-adoption checks, one more that dies while the daemon is down; one boots the
+// real guest image (build/guest) and talks to its agent through the channel fd vmmd hands back.
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -14,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -23,6 +25,8 @@
 #include "common/fs.h"
 #include "ipc/vmmd_client.h"
 #include "security/cgroup.h"
+#include "tests/support/agent_client.h"
+#include "tests/support/qemu_vm.h"
 
 namespace {
 
@@ -80,7 +84,7 @@ class VmmdDaemonTest : public ::testing::Test {
     // A failed run may leave VMs behind: kill what is in this test's cgroups, then remove them.
     for (const auto& h : layout_.hierarchies) {
       std::string parent = h.mountPoint + "/" + cgroupParent_;
-      for (const char* id : {"ft1", "ft-root", "ftb"}) {
+      for (const char* id : {"ft1", "ft-root", "ftb", "ftg"}) {
         std::string procs = kata::readFileIfExists(AT_FDCWD, parent + "/" + std::string(id) + "/cgroup.procs", 1 << 16).value_or("");
         for (size_t at = 0; at < procs.size();) {
           size_t nl = procs.find('\n', at);
@@ -93,7 +97,7 @@ class VmmdDaemonTest : public ::testing::Test {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     for (const auto& h : layout_.hierarchies) {
       std::string parent = h.mountPoint + "/" + cgroupParent_;
-      for (const char* id : {"ft1", "ft-root", "ftb"}) ::rmdir((parent + "/" + std::string(id)).c_str());
+      for (const char* id : {"ft1", "ft-root", "ftb", "ftg"}) ::rmdir((parent + "/" + std::string(id)).c_str());
       ::rmdir(parent.c_str());
     }
     // A failed run may leave share mounts and VMs behind: clean them so the next run starts afresh.
@@ -465,6 +469,105 @@ TEST_F(VmmdDaemonTest, LifecycleAuthorizationLimitsAndReadoption) {
     std::string procs = kata::readFileIfExists(AT_FDCWD, h.mountPoint + "/" + cgroupParent_ + "/cgroup.procs", 4096).value_or("");
     EXPECT_EQ(procs, "") << h.mountPoint;
   }
+}
+
+TEST_F(VmmdDaemonTest, RealGuestAgentThroughChannelFdPauseResumeAndHotUnplug) {
+  auto image = kata::test::GuestImage::load(kata::test::defaultGuestImageDir());
+  if (!image)
+    GTEST_SKIP() << "guest image missing in " << kata::test::defaultGuestImageDir()
+                 << ": build it with `ninja -C " KATA_BINARY_DIR " guest-image`";
+  writePolicy();
+  ASSERT_EQ(startDaemon(), -1) << daemonLog();
+
+  // Everything runs as user A in one client process: the agent channel fd lives there.
+  std::string out = as(kUserA, [&image](VmmdClient& c) {
+    // The client opens the image itself (it may read it) and passes descriptors, not paths.
+    kata::UniqueFd kernel(::open(image->kernel.c_str(), O_RDONLY | O_CLOEXEC));
+    kata::UniqueFd initrd(::open(image->initramfs.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!kernel.valid() || !initrd.valid()) return std::string("EXC:cannot open the guest image as the client");
+    auto req = c.vmmd().createVmRequest();
+    auto spec = req.initSpec();
+    spec.setSandboxId("ftg");
+    spec.setVcpus(1);
+    spec.setMemoryMiB(512);
+    // auto: the daemon probes KVM and falls back to TCG where KVM cannot run a standard guest.
+    spec.setAccel("auto");
+    spec.setKernel(c.makeFd(kernel.get()));
+    spec.setInitrd(c.makeFd(initrd.get()));
+    spec.setKernelCmdline(image->cmdline);
+    spec.setStartPaused(false);
+    spec.setHotplugSlots(1);
+    auto created = c.wait(req.send());
+    std::string log = "pid=" + std::to_string(created.getInfo().getPid()) +
+                      " state=" + std::to_string(int(created.getInfo().getState()));
+    api::Vm::Client vm = created.getVm();
+    auto& timer = c.io().provider->getTimer();
+    auto within = [&](auto&& promise, int seconds) {
+      return c.wait(timer.timeoutAfter(seconds * kj::SECONDS, kj::mv(promise)));
+    };
+    auto ping = [](kata::test::AgentConnection& a, const std::string& text) {
+      auto r = a.agent().pingRequest();
+      r.setPayload(kj::arrayPtr(reinterpret_cast<const kj::byte*>(text.data()), text.size()));
+      return r.send().then([](auto&& res) {
+        auto p = res.getPayload();
+        return std::string(reinterpret_cast<const char*>(p.begin()), p.size());
+      });
+    };
+
+    // The agent, through the fd vmmd connected for us (the first and only client of the channel).
+    kata::test::AgentConnection agent(c.io(), c.takeFd(created.getAgentChannel()));
+    log += "|ping=" + within(ping(agent, "boot"), 120);
+    {
+      auto v = within(agent.agent().versionRequest().send(), 30);
+      log += "|version kernel=" + std::string(v.getVersion().getKernelRelease().cStr()) +
+             " build=" + std::string(v.getVersion().getBuildId().cStr());
+    }
+
+    // Paused, the guest does not answer; after resume it answers the question asked meanwhile.
+    c.wait(vm.pauseRequest().send());
+    log += "|" + statusOf(c, "ftg").substr(0, 6);
+    auto pending = ping(agent, "while-paused");
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    log += pending.poll(c.waitScope()) ? "|answered-while-paused" : "|silent-while-paused";
+    c.wait(vm.resumeRequest().send());
+    log += "|" + statusOf(c, "ftg").substr(0, 7);
+    log += "|resumed-ping=" + within(kj::mv(pending), 60);
+
+    // Hot-plug an emulated device into a root port, then unplug it: QEMU 7.2's q35 handles root-port
+    // hotplug through ACPI by default, so the guest's acpiphp ejects the device (acpiphp and pciehp
+    // are both built into Debian's kernel: no module needed), QEMU emits DEVICE_DELETED, and only
+    // then does unplug return (a guest that does not cooperate makes it time out).
+    auto hp = vm.hotplugRequest();
+    hp.initDevice().setId("rng1");
+    hp.getDevice().initEmulated().setDriver("virtio-rng-pci");
+    c.wait(hp.send());
+    auto t0 = std::chrono::steady_clock::now();
+    auto up = vm.unplugRequest();
+    up.setDeviceId("rng1");
+    up.setTimeoutMs(60000);
+    c.wait(up.send());
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    log += "|unplugged";
+    std::fprintf(stderr, "unplug with guest cooperation took %lld ms\n", static_cast<long long>(ms));
+    // The id is free again in QEMU (a device still present would make this a duplicate id).
+    auto hp2 = vm.hotplugRequest();
+    hp2.initDevice().setId("rng1");
+    hp2.getDevice().initEmulated().setDriver("virtio-rng-pci");
+    c.wait(hp2.send());
+    log += "|replugged|ping=" + within(ping(agent, "after-unplug"), 60);
+
+    auto d = vm.destroyRequest();
+    d.setTimeoutMs(5000);
+    c.wait(d.send());
+    return log;
+  });
+  pid_t qemu = pidFrom(out);
+  std::string expected = "pid=" + std::to_string(qemu) + " state=2|ping=boot|version kernel=" + image->kernelRelease +
+                         " build=" + image->agentBuildId +
+                         "|paused|silent-while-paused|running|resumed-ping=while-paused|unplugged|replugged|ping=after-unplug";
+  EXPECT_EQ(out, expected) << "\ndaemon log:\n" << daemonLog();
+  ASSERT_GT(qemu, 0);
+  expectNothingLeft(qemu, "ftg");
 }
 
 }  // namespace

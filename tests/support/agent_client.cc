@@ -32,10 +32,20 @@ kj::Own<kj::AsyncIoStream> connectUnix(kj::AsyncIoContext& io, const std::string
   }
 }
 
+kj::Own<kj::AsyncIoStream> wrapConnected(kj::AsyncIoContext& io, UniqueFd fd) {
+  if (!fd.valid()) fail(ErrorKind::kInvalidArgument, "agent connection: no socket descriptor was given");
+  return io.lowLevelProvider->wrapSocketFd(fd.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
+}
+
 }  // namespace
 
 AgentConnection::AgentConnection(kj::AsyncIoContext& io, const std::string& path, std::chrono::milliseconds timeout)
     : stream_(connectUnix(io, path, timeout)),
+      client_(*stream_),
+      agent_(client_.bootstrap().castAs<ipc::agent::Agent>()) {}
+
+AgentConnection::AgentConnection(kj::AsyncIoContext& io, UniqueFd connected)
+    : stream_(wrapConnected(io, std::move(connected))),
       client_(*stream_),
       agent_(client_.bootstrap().castAs<ipc::agent::Agent>()) {}
 

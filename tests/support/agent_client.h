@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "common/fd.h"
 #include "ipc/agent.capnp.h"
 
 namespace kata::test {
@@ -19,6 +20,9 @@ class AgentConnection {
   // `timeout`). Connecting succeeds before the guest has booted: QEMU holds what we send until the
   // agent opens its port, so the first call's reply marks "agent ready".
   AgentConnection(kj::AsyncIoContext& io, const std::string& path, std::chrono::milliseconds timeout);
+  // Talks through a connected stream socket someone else opened (kata-vmmd's agentChannel fd);
+  // takes ownership of it.
+  AgentConnection(kj::AsyncIoContext& io, UniqueFd connected);
 
   ipc::agent::Agent::Client agent() { return agent_; }
   // Writes raw bytes on the connection, bypassing RPC (to check the agent survives garbage).
