@@ -5,6 +5,7 @@
 // involved yet; the agent side is the production code.
 //
 // usage: kata-container-in-vm [command args...]   (default: a greeting from inside the VM)
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
