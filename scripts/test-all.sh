@@ -104,7 +104,7 @@ if scripts/build.sh fuzz fuzzers > "$logdir/build-fuzz.log" 2>&1; then
     [ -x "$f" ] || continue
     name=$(basename "$f"); corpus=tests/fuzz/corpus/${name#fuzz-}
     work=$(mktemp -d)
-    if "$f" -max_total_time="${KATA_FUZZ_SECONDS:-20}" -timeout=10 -rss_limit_mb=2048 \
+    if "$f" -max_total_time="${KATA_FUZZ_SECONDS:-20}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
          -artifact_prefix="$logdir/$name-" "$work" "$corpus" > "$logdir/$name.log" 2>&1; then
       echo "$name: ok ($(grep -Eo 'stat::number_of_executed_units: [0-9]+' "$logdir/$name.log" | grep -Eo '[0-9]+$' || echo '?') runs)"
       passed=$((passed + 1))

@@ -33,7 +33,7 @@ namespace rpc = ipc::agent;
 constexpr auto kBootTimeout = seconds(120);
 constexpr const char* kBusybox = "/bin/busybox";
 constexpr const char* kShareTag = "ctrshare";
-const char* const kApplets[] = {"sh", "echo", "cat", "sleep", "id", "ps", "stty", "hostname", "true", "kill", "wait", "head"};
+const char* const kApplets[] = {"sh", "echo", "cat", "sleep", "id", "ps", "stty", "hostname", "true", "kill", "wait", "head", "grep", "touch", "mkdir"};
 
 // Output the agent streams to us, kept in a shared state the test reads.
 struct Captured {
@@ -168,11 +168,14 @@ class AgentContainerTest : public ::testing::Test {
 
   static Created create(const std::string& id, std::vector<std::string> args, const std::string& hostname = "ctr",
                         bool terminal = false) {
+    return createWithSpec(id, containerSpec(std::move(args), hostname, terminal));
+  }
+
+  static Created createWithSpec(const std::string& id, const std::string& spec) {
     auto out = std::make_shared<Captured>(), err = std::make_shared<Captured>();
     auto req = conn_->agent().createContainerRequest();
     auto cfg = req.initConfig();
     cfg.setId(id);
-    std::string spec = containerSpec(std::move(args), hostname, terminal);
     cfg.setOciSpecJson(kj::arrayPtr(reinterpret_cast<const kj::byte*>(spec.data()), spec.size()));
     cfg.setRootfsShare(kShareTag);
     cfg.setRootfsPath("rootfs");
@@ -536,6 +539,52 @@ TEST_F(AgentContainerTest, HostDisconnectMidStreamKeepsTheContainerAndItsStatus)
   EXPECT_EQ(wait(init).code, 128 + SIGKILL) << vmDiagnostics(*vm_);
   waitFor(container.removeRequest().send(), seconds(30));
   EXPECT_EQ(waitFor(conn_->agent().listContainersRequest().send(), seconds(30)).getIds().size(), 0u);
+}
+
+}  // namespace
+}  // namespace kata::test
+
+namespace kata::test {
+namespace {
+
+// The OCI isolation settings, each observed from inside a container in the real guest: a read-only
+// root, a non-root user with additional groups, a reduced bounding set, an rlimit, a masked path and
+// a seccomp rule that denies mkdir (on a writable tmpfs, so EPERM can only come from the filter).
+TEST_F(AgentContainerTest, IsolationSettingsApplyInsideTheVm) {
+  writeFileAtomic(openDir(shareDir_ + "/rootfs/etc").get(), "secret", "topsecret\n", 0644);
+  nlohmann::json spec = nlohmann::json::parse(containerSpec(
+      {"sh", "-c",
+       "id; grep CapBnd /proc/self/status; ulimit -n; cat /etc/secret; echo masked-end; "
+       "touch /newfile 2>&1; mkdir /tmp/x 2>&1; echo done"},
+      "iso"));
+  spec["root"]["readonly"] = true;
+  spec["process"]["user"] = {{"uid", 1000}, {"gid", 1000}, {"additionalGids", {2000, 3000}}};
+  for (const char* set : {"bounding", "effective", "permitted", "inheritable"})
+    spec["process"]["capabilities"][set] = {"CAP_CHOWN"};
+  spec["process"]["capabilities"].erase("ambient");
+  spec["process"]["rlimits"] = {{{"type", "RLIMIT_NOFILE"}, {"soft", 123}, {"hard", 456}}};
+  spec["process"]["noNewPrivileges"] = true;
+  spec["mounts"].push_back({{"destination", "/tmp"}, {"type", "tmpfs"}, {"source", "tmpfs"},
+                            {"options", {"nosuid", "nodev", "mode=1777"}}});
+  spec["linux"]["maskedPaths"] = {"/etc/secret"};
+  spec["linux"]["seccomp"] = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"syscalls", {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}}}}};
+  Created c = createWithSpec("iso", spec.dump());
+  waitFor(c.container.startRequest().send(), std::chrono::seconds(60));
+  Exit e = wait(c.init);
+  const std::string& out = c.out->data;
+  EXPECT_EQ(e.code, 0) << out << c.err->data << vmDiagnostics(*vm_);
+  EXPECT_NE(out.find("uid=1000 gid=1000"), std::string::npos) << out;
+  EXPECT_NE(out.find("2000"), std::string::npos) << out;
+  EXPECT_NE(out.find("3000"), std::string::npos) << out;
+  EXPECT_NE(out.find("CapBnd:\t0000000000000001"), std::string::npos) << out;
+  EXPECT_NE(out.find("\n123\n"), std::string::npos) << "RLIMIT_NOFILE soft limit not applied: " << out;
+  EXPECT_EQ(out.find("topsecret"), std::string::npos) << "masked path readable: " << out;
+  EXPECT_NE(out.find("Read-only file system"), std::string::npos) << "root not read-only: " << out;
+  EXPECT_NE(out.find("Operation not permitted"), std::string::npos) << "seccomp rule not applied: " << out;
+  EXPECT_NE(out.find("done"), std::string::npos) << out;
+  removeForce(c.container);
 }
 
 }  // namespace
