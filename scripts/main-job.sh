@@ -30,5 +30,8 @@ echo
 echo "### kata-ctl: a runc bundle, validated; creating a container needs the VM backend (not yet wired)"
 mkdir -p "$work/bundle/rootfs"
 (cd "$work/bundle" && "$top/$ctl" spec)
+# runc spec's default asks for a terminal; a detached create without --console-socket refuses that.
+jq '.process.terminal = false | .process.args = ["echo", "hello"]' "$work/bundle/config.json" > "$work/config.json"
+mv "$work/config.json" "$work/bundle/config.json"
 "$ctl" --root "$work/state" create --bundle "$work/bundle" demo && exit 1 || echo "(exit status $?, as expected at this stage)"
 "$ctl" --root "$work/state" list
