@@ -13,10 +13,12 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("kata::ipc::agent");
 
-const protocolVersion :UInt32 = 2;
+const protocolVersion :UInt32 = 3;
 # 1: ping, version, guestInfo, shutdown.
 # 2: createSandbox, destroySandbox, createContainer, container, listContainers; Container, Process,
 #    ByteStream (see docs/guest.md, "Containers and processes").
+# 3: Container.processList; the network calls (updateInterface, removeInterface, listInterfaces,
+#    updateRoutes, listRoutes); waitBlockDevice; metrics.
 
 interface Agent {
   ping @0 (payload :Data) -> (payload :Data);
@@ -50,6 +52,58 @@ interface Agent {
   # survive a disconnection; ids do).
 
   listContainers @8 () -> (ids :List(Text));
+
+  # --- network (protocol 3). The host carries each of the pod's interfaces into the VM as a NIC with
+  # the same MAC; the guest makes its interface look exactly like the one in the pod's namespace.
+
+  updateInterface @9 (interface :NetInterface, timeoutMs :UInt32) -> (interface :NetInterface);
+  # Configures the guest NIC whose MAC is interface.mac, waiting up to timeoutMs (0: do not wait)
+  # for a hot-plugged one to appear: renames it to interface.name, sets the MTU, replaces its
+  # addresses with interface.addresses and brings it up. Returns the interface as the guest now has
+  # it. An unknown MAC after the wait is "not found".
+
+  removeInterface @10 (mac :Text) -> ();
+  # Takes the interface down and removes its addresses and routes (before the host unplugs the NIC).
+
+  listInterfaces @11 () -> (interfaces :List(NetInterface));
+  # Every interface of the guest, loopback included.
+
+  updateRoutes @12 (routes :List(Route)) -> (routes :List(Route));
+  # Replaces the routes of the main table (both families) on the interfaces the host configured with
+  # `routes`, in order (on-link routes first, so gateways are reachable), and returns the table.
+
+  listRoutes @13 () -> (routes :List(Route));
+
+  # --- devices (protocol 3)
+
+  waitBlockDevice @14 (serial :Text, timeoutMs :UInt32) -> (devicePath :Text);
+  # Waits (up to timeoutMs) for the hot-plugged virtio-blk disk whose serial is `serial` (kata-vmmd
+  # sets it to the device id) and returns its node, e.g. "/dev/vdb".
+
+  metrics @15 () -> (text :Text);
+  # Guest and agent metrics in the Prometheus text exposition format (kata_guest_*, kata_agent_*).
+}
+
+struct NetInterface {
+  name @0 :Text;                  # guest name, e.g. "eth0" (at most 15 bytes)
+  mac @1 :Text;                   # "aa:bb:cc:dd:ee:ff", lower case
+  mtu @2 :UInt32;                 # 0: leave as is
+  addresses @3 :List(IpAddress);  # at most 64
+  up @4 :Bool;
+}
+
+struct IpAddress {
+  address @0 :Text;               # "10.88.0.5" or "fd00::5"
+  prefixLength @1 :UInt8;
+}
+
+struct Route {
+  destination @0 :Text;           # CIDR ("10.88.0.0/16", "fd00::/64"); "default" or "" for 0/0 of its family
+  gateway @1 :Text;               # empty: on-link
+  device @2 :Text;                # guest interface name
+  source @3 :Text;                # preferred source address, may be empty
+  family @4 :UInt8;               # 4 or 6 (when destination and gateway do not say)
+  metric @5 :UInt32;
 }
 
 struct VersionInfo {
@@ -118,6 +172,20 @@ interface Container {
   nextOomEvent @12 (seen :UInt64) -> (oomKills :UInt64);
   # Long poll: resolves once the container's OOM-kill count exceeds `seen` (pass the last answer;
   # 0 at first), or with the current count when the container stops.
+  processList @13 () -> (processes :List(ProcessInfo));
+  # What `ps -ef` shows of each process of the container, read from the guest's /proc (protocol 3).
+}
+
+struct ProcessInfo {
+  pid @0 :Int32;                  # in the guest's pid namespace, as ps() reports
+  ppid @1 :Int32;
+  uid @2 :UInt32;                 # real uid
+  startWallNs @3 :Int64;          # start time, ns since the epoch (guest clock)
+  cpuTimeNs @4 :UInt64;           # user + system
+  tty @5 :Text;                   # "pts/0", or "?" without a controlling terminal
+  cmdline @6 :List(Text);         # argv; empty for a kernel thread or a zombie
+  comm @7 :Text;                  # the command name (/proc/<pid>/comm)
+  state @8 :Text;                 # one letter, as ps's S column
 }
 
 struct ProcessSpec {
