@@ -131,7 +131,8 @@ CreatedContainer createContainer(Context& ctx, const std::string& id, const Crea
   oci::Spec spec = validateCreate(ctx, id, flags, detach);
   Membership member = sandboxMembership(id, spec.annotations);
   namespace fs = std::filesystem;
-  const std::string bundle = fs::absolute(flags.bundle.empty() ? "." : flags.bundle).lexically_normal().string();
+  std::string bundle = fs::absolute(flags.bundle.empty() ? "." : flags.bundle).lexically_normal().string();
+  if (bundle.size() > 1 && bundle.back() == '/') bundle.pop_back();  // "." normalizes to "<cwd>/"
   fs::path rootfs(spec.root->path);
   if (rootfs.is_relative()) rootfs = fs::path(bundle) / rootfs;
 

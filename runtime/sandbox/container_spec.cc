@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "common/root_path.h"
 
 namespace kata::sandbox {
 namespace {
@@ -37,6 +38,43 @@ const char* fileKind(mode_t mode) {
   return "a special file";
 }
 
+// Creates, in the root on the host, the mount points the guest will mount on, as runc creates them
+// in a root: the 9p server (QEMU, an unprivileged uid) could not create them in a root-owned image,
+// and the caller may. Destinations inside another mount of the spec (/dev/pts inside /dev) are
+// made by the agent in that mount, in the guest. Symlinks resolve inside the root (RESOLVE_IN_ROOT).
+void createMountPoints(int rootFd, const nlohmann::json& mounts) {
+  std::vector<std::string> dests;
+  for (const auto& m : mounts)
+    if (m.is_object() && m.contains("destination") && m["destination"].is_string())
+      dests.push_back(cleanPath(m["destination"].get<std::string>()));
+  auto coveredByAnother = [&](const std::string& d) {
+    for (const auto& o : dests)
+      if (o != d && (o == "/" || (d.size() > o.size() && d.compare(0, o.size(), o) == 0 && d[o.size()] == '/')))
+        return true;
+    return false;
+  };
+  for (const auto& m : mounts) {
+    if (!m.is_object() || !m.contains("destination") || !m["destination"].is_string()) continue;
+    std::string dest = cleanPath(m["destination"].get<std::string>());
+    if (dest == "/" || coveredByAnother(dest)) continue;
+    bool dir = true;
+    if (isBind(m) && m.contains("source") && m["source"].is_string()) {
+      struct stat st {};
+      if (::stat(m["source"].get<std::string>().c_str(), &st) == 0) dir = S_ISDIR(st.st_mode);
+    }
+    try {
+      (void)openInRoot(rootFd, dest, O_PATH);
+    } catch (const Error&) {
+      try {
+        (void)createInRoot(rootFd, dest, dir);
+      } catch (const Error& e) {
+        // A read-only root the caller cannot write either: the agent reports what is missing.
+        if (e.sysErrno() != EROFS && e.sysErrno() != EACCES && e.sysErrno() != EPERM) throw;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 GuestContainerSpec prepareGuestSpec(const nlohmann::json& spec, const std::string& bundle, const std::string& shareTag,
@@ -57,6 +95,11 @@ GuestContainerSpec prepareGuestSpec(const nlohmann::json& spec, const std::strin
   rootShare.fd = UniqueFd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!rootShare.fd) throwSysError(errno, "open the root file system " + root);
   g.rootfsPath = rootShare.name;
+  if (spec.contains("mounts") && spec["mounts"].is_array()) {
+    UniqueFd rootDir(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!rootDir) throwSysError(errno, "open the root file system " + root);
+    createMountPoints(rootDir.get(), spec["mounts"]);
+  }
   g.shares.push_back(std::move(rootShare));
 
   // Bind mounts of host paths.
@@ -93,7 +136,10 @@ GuestContainerSpec prepareGuestSpec(const nlohmann::json& spec, const std::strin
       nlohmann::json kept = nlohmann::json::array();
       for (const auto& ns : linux["namespaces"]) {
         if (ns.is_object() && ns.value("type", "") == "network") {
+          // The VM's network is the pod's: the agent keeps the entry (net.* sysctls are the pod's to
+          // set, as runc allows them in a container with a network namespace) and creates none.
           g.netnsPath = ns.value("path", "");
+          kept.push_back({{"type", "network"}});
           continue;
         }
         kept.push_back(ns);

@@ -5,8 +5,8 @@
 //   - the source of each bind mount (a directory or a regular file) → one share each, read-only when
 //     the mount is; sources under /dev, /proc and /sys stay as they are (the guest's own);
 //     a socket, fifo or device node cannot be carried by the shared file system and is refused;
-//   - the network namespace is dropped (the pod shares the VM's network; its path is kept for the
-//     networking layer), and so are the hooks (they run on the host) and linux.cgroupsPath (a host
+//   - the network namespace loses its path (the pod shares the VM's network, which the agent never
+//     replaces; the path is kept for the networking layer), the hooks are dropped (they run on the host) and linux.cgroupsPath (a host
 //     cgroup; the agent places containers in the guest's own hierarchy).
 // The descriptors are opened here, by the caller, which proves it may read what it shares.
 #pragma once

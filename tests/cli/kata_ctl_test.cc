@@ -12,7 +12,7 @@
 
 #include "runtime/state/container_store.h"
 #include "runtime/store/fs_store.h"
-#include "tests/cli/run_support.h"
+#include "tests/support/run_support.h"
 
 namespace kata::test {
 namespace {
