@@ -331,6 +331,12 @@ rpc::Stdio::Builder Sandbox::fillStdio(rpc::Stdio::Builder stdio, const ProcessI
     out = state->stdoutWrite.get();
     err = state->stderrWrite.get();
   }
+  // A terminal is one descriptor for both directions; the event loop watches each direction on a
+  // descriptor of its own.
+  if (!io.pipes && out >= 0 && out == io.host.in) {
+    state->stdoutWrite = UniqueFd(KATA_SYSCALL(::fcntl(out, F_DUPFD_CLOEXEC, 3), "dup the terminal"));
+    out = state->stdoutWrite.get();
+  }
   Logger plog = log_.with("process", key);
   if (out >= 0) stdio.setStdout(makeHostSink(env_.loop, out, "stdout", plog));
   if (err >= 0) stdio.setStderr(makeHostSink(env_.loop, err, "stderr", plog));
