@@ -17,6 +17,8 @@ packages=(
   xz-utils zstd
   # a static busybox: the rootfs of the agent container tests (unit mount tests, functional containers)
   busybox-static
+  # a Prometheus text parser: the functional check of the agent's metrics call
+  python3-prometheus-client
 )
 
 if [ "$(id -u)" -ne 0 ]; then

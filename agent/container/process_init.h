@@ -36,6 +36,10 @@ struct RootfsOptions {
   // runc --no-pivot: MS_MOVE the rootfs onto "/" and chroot. Used anyway when pivot_root is refused
   // with EINVAL, which it always is while the guest's root is the initramfs.
   bool noPivot = false;
+  // The container's cgroup directory in the guest (e.g. /sys/fs/cgroup/kata/<id>). A cgroup2 mount
+  // that the kernel refuses (a user namespace without its own cgroup namespace: EPERM; EBUSY) binds
+  // it instead, as runc does; empty: the whole /sys/fs/cgroup.
+  std::string cgroupPath;
 };
 void setupRootfs(const oci::Spec& spec, const std::string& rootfs, const RootfsOptions& options = {});
 
