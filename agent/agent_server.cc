@@ -87,6 +87,8 @@ kj::Promise<void> AgentServer::destroySandbox(DestroySandboxContext) {
 
 kj::Promise<void> AgentServer::createContainer(CreateContainerContext context) {
   return rpcGuard("Agent.createContainer", [&] {
+    // The host's most likely mistake first, before anything about the request itself.
+    containers_.requireSandbox();
     auto params = context.getParams();
     ContainerRequest request = decodeContainerConfig(params.getConfig());
     std::string id = request.id;

@@ -294,6 +294,10 @@ Container& ContainerManager::find(const std::string& id) const {
 
 void ContainerManager::requireContainer(const std::string& id) const { (void)find(id); }
 
+void ContainerManager::requireSandbox() const {
+  if (!sandbox_) fail(ErrorKind::kFailedPrecondition, "no sandbox exists; call createSandbox first");
+}
+
 std::vector<std::string> ContainerManager::list() const {
   std::vector<std::string> ids;
   for (const auto& [id, c] : containers_) ids.push_back(id);
@@ -541,7 +545,7 @@ kj::Promise<void> ContainerManager::createContainer(ContainerRequest request, St
   return evalGuarded<void>([&]() -> kj::Promise<void> {
     const std::string id = request.id;
     validateId(id, "container id");
-    if (!sandbox_) fail(ErrorKind::kFailedPrecondition, "no sandbox exists; call createSandbox first");
+    requireSandbox();
     if (containers_.count(id)) fail(ErrorKind::kAlreadyExists, "container with given ID already exists");
     if (containers_.size() >= kMaxContainers)
       fail(ErrorKind::kInvalidArgument, "too many containers (limit " + std::to_string(kMaxContainers) + ")");

@@ -108,6 +108,8 @@ class ContainerManager {
   pid_t initPid(const std::string& id);
   std::vector<std::string> list() const;
   void requireContainer(const std::string& id) const;
+  // "no sandbox exists; call createSandbox first" unless one does.
+  void requireSandbox() const;
 
   // Devices (not tied to a container): resolves with "/dev/<name>" once a disk whose
   // <sysRoot>/block/<name>/serial is `serial` exists and its node is there; fails after timeoutMs.

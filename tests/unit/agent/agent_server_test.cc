@@ -151,7 +151,8 @@ TEST_F(AgentServerTest, ContainerCallsValidateAndFailWithReasons) {
       EXPECT_NE(d.find(needle), std::string::npos) << d;
     }
   };
-  // The request itself is checked first (no state involved), then against the guest's state.
+  // Without a sandbox that is the answer; with one, the request itself is checked (no state
+  // involved), then against the guest's state.
   const std::string spec =
       R"({"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["true"],"cwd":"/","user":{"uid":0,"gid":0}}})";
   auto validConfig = [&](ipc::agent::ContainerConfig::Builder cfg, const char* share) {
@@ -163,17 +164,6 @@ TEST_F(AgentServerTest, ContainerCallsValidateAndFailWithReasons) {
   {
     auto req = agent_.createContainerRequest();
     req.initConfig().setId("c1");
-    expectError(req.send(), "rootfs share is empty");
-  }
-  {
-    auto req = agent_.createContainerRequest();
-    validConfig(req.initConfig(), "share");
-    req.getConfig().setOciSpecJson(kj::StringPtr("{\"ociVersion\": [[[").asBytes());
-    expectError(req.send(), "invalid JSON");
-  }
-  {
-    auto req = agent_.createContainerRequest();
-    validConfig(req.initConfig(), "share");
     expectError(req.send(), "call createSandbox first");
   }
   expectError(agent_.destroySandboxRequest().send(), "no sandbox exists");
@@ -213,6 +203,17 @@ TEST_F(AgentServerTest, ContainerCallsValidateAndFailWithReasons) {
     auto req = agent_.createSandboxRequest();
     req.initConfig().setId("pod2");
     expectError(req.send(), "already exists");
+  }
+  {
+    auto req = agent_.createContainerRequest();
+    req.initConfig().setId("c1");
+    expectError(req.send(), "rootfs share is empty");
+  }
+  {
+    auto req = agent_.createContainerRequest();
+    validConfig(req.initConfig(), "share");
+    req.getConfig().setOciSpecJson(kj::StringPtr("{\"ociVersion\": [[[").asBytes());
+    expectError(req.send(), "invalid JSON");
   }
   {
     auto req = agent_.createContainerRequest();
