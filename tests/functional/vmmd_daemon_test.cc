@@ -608,6 +608,27 @@ TEST_F(VmmdDaemonTest, RealGuestAgentThroughChannelFdPauseResumeAndHotUnplug) {
       c.wait(ub.send());
       log += "|blk-unplugged";
     }
+    {
+      // Read-only from a read-write descriptor: vmmd reopens it read-only, since QEMU takes from the
+      // fd set only a descriptor of the mode it opens with (O_RDONLY here).
+      kata::UniqueFd img(::open(disk.c_str(), O_RDWR | O_CLOEXEC));
+      auto hb = vm.hotplugRequest();
+      auto dev = hb.initDevice();
+      dev.setId("disk2");
+      auto blk = dev.initBlock();
+      blk.setFile(c.makeFd(img.get()));
+      blk.setReadOnly(true);
+      c.wait(hb.send());
+      auto w = agent.agent().waitBlockDeviceRequest();
+      w.setSerial("disk2");
+      w.setTimeoutMs(60000);
+      std::string path = within(w.send(), 90).getDevicePath().cStr();
+      log += "|ro-blk=" + std::string(path.rfind("/dev/vd", 0) == 0 && path.size() == 8 ? "/dev/vdX" : path);
+      auto ub = vm.unplugRequest();
+      ub.setDeviceId("disk2");
+      ub.setTimeoutMs(60000);
+      c.wait(ub.send());
+    }
 
     auto d = vm.destroyRequest();
     d.setTimeoutMs(5000);
@@ -618,7 +639,7 @@ TEST_F(VmmdDaemonTest, RealGuestAgentThroughChannelFdPauseResumeAndHotUnplug) {
   std::string expected = "pid=" + std::to_string(qemu) + " state=2|ping=boot|version kernel=" + image->kernelRelease +
                          " build=" + image->agentBuildId +
                          "|paused|silent-while-paused|running|resumed-ping=while-paused|unplugged|replugged|ping=after-unplug"
-                         "|blk=/dev/vdX|unknown-serial-timeout|blk-unplugged";
+                         "|blk=/dev/vdX|unknown-serial-timeout|blk-unplugged|ro-blk=/dev/vdX";
   EXPECT_EQ(out, expected) << "\ndaemon log:\n" << daemonLog();
   ASSERT_GT(qemu, 0);
   expectNothingLeft(qemu, "ftg");
