@@ -20,6 +20,8 @@ packages=(
   # the engines the integration tier drives kata-ctl with (podman with conmon, containerd with ctr
   # and its runc shim); script(1) gives podman -it a terminal
   podman conmon containerd crun uidmap bsdutils
+  # a Prometheus text parser: the functional check of the agent's metrics call
+  python3-prometheus-client
 )
 
 if [ "$(id -u)" -ne 0 ]; then
