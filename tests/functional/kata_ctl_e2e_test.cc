@@ -268,12 +268,14 @@ TEST_F(KataCtlE2E, PsEventsAndUpdateReachTheGuest) {
   EXPECT_GE(e["data"]["pids"]["current"].get<int>(), 1);
   EXPECT_GT(e["data"]["memory"]["usage"]["usage"].get<uint64_t>(), 0u);
 
+  // runc's default spec has no cgroup namespace: the container's cgroup is named in /proc/self/cgroup.
+  const std::vector<std::string> pidsMax = {"exec", "pod", "sh", "-c", "cat /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/pids.max"};
   EXPECT_EQ(ctl({"update", "--pids-limit", "42", "pod"}).status, 0);
-  EXPECT_EQ(ctl({"exec", "pod", "cat", "/sys/fs/cgroup/pids.max"}).out, "42\n");
+  EXPECT_EQ(ctl(pidsMax).out, "42\n");
   RunOptions r;
   r.input = R"({"pids":{"limit":43}})";
   EXPECT_EQ(ctl({"update", "-r", "-", "pod"}, r).status, 0);
-  EXPECT_EQ(ctl({"exec", "pod", "cat", "/sys/fs/cgroup/pids.max"}).out, "43\n");
+  EXPECT_EQ(ctl(pidsMax).out, "43\n");
 }
 
 TEST_F(KataCtlE2E, PauseAndResume) {
