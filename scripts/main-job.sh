@@ -27,16 +27,9 @@ ctl=("$top/build/bin/kata-ctl" --config "$work/vmmd/kata-ctl.toml" --root "$work
 "${ctl[@]}" --version
 
 # An OCI bundle: a busybox root file system and runc's default spec, running one command.
-mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/etc"
-for d in proc sys dev tmp; do mkdir -p "$work/bundle/rootfs/$d"; done
-cp /bin/busybox "$work/bundle/rootfs/bin/busybox"
-for a in sh echo cat hostname uname id nproc free; do ln -s busybox "$work/bundle/rootfs/bin/$a"; done
-echo "root:x:0:0:root:/root:/bin/sh" > "$work/bundle/rootfs/etc/passwd"
-(cd "$work/bundle" && "${ctl[@]}" spec)
-jq '.process.terminal = false
-    | .hostname = "kata-demo"
-    | .process.args = ["sh", "-c", "echo \"hello from a container in a VM: $(hostname), guest kernel $(uname -r), $(nproc) vCPU\"; id; free -m | head -2"]' \
-  "$work/bundle/config.json" > "$work/config.json"
+scripts/busybox-bundle.sh "$work/bundle" sh -c \
+  'echo "hello from a container in a VM: $(hostname), guest kernel $(uname -r), $(nproc) vCPU"; id; free -m | head -2' >/dev/null
+jq '.hostname = "kata-demo"' "$work/bundle/config.json" > "$work/config.json"
 mv "$work/config.json" "$work/bundle/config.json"
 
 echo
