@@ -487,5 +487,16 @@ TEST_F(KataCtlE2E, AnOrdinaryUserRunsAContainerWithStateUnderXdgRuntimeDir) {
   EXPECT_EQ(status("pod"), "running");
 }
 
+TEST_F(KataCtlE2E, TheSandboxApiExampleRunsAPodInProcess) {
+  // docs/examples/sandbox_shim_example.cc: a CRI shim's use of the library, holding the agent
+  // channel itself (no monitor), with library-made pipes; its own VM.
+  auto b = writeBundle("api1", json::array({"sh", "-c", "echo hello through the Sandbox API; exit 3"}), false);
+  auto r = runProgram(std::string(KATA_BINARY_DIR) + "/bin/kata-sandbox-example",
+                      {vmmdDir() + "/vmmd.sock", b, std::string(KATA_BINARY_DIR) + "/guest"});
+  EXPECT_EQ(r.status, 3) << r.err;
+  EXPECT_EQ(r.out, "hello through the Sandbox API\napp exited with 3\n") << r.err;
+  EXPECT_FALSE(fs::exists(vmmdDir() + "/state/vms/example-pod")) << "the example's VM is gone";
+}
+
 }  // namespace
 }  // namespace kata::test
