@@ -72,11 +72,35 @@ class Engines : public ::testing::Test {
                           std::chrono::seconds(30)))
           << readFile(dir_ + "/containerd/log", 1 << 20);
     }
+    if (haveDocker() && containerd_ > 0) {
+      // dockerd on the suite's containerd, with kata-ctl added as runtime "kata" (--add-runtime).
+      fs::create_directories(dir_ + "/docker");
+      dockerd_ = ::fork();
+      if (dockerd_ == 0) {
+        FILE* f = std::freopen((dir_ + "/docker/log").c_str(), "w", stderr);
+        (void)f;
+        ::execl("/usr/sbin/dockerd", "dockerd", "--data-root", (dir_ + "/docker/data").c_str(), "--exec-root",
+                (dir_ + "/docker/exec").c_str(), "-H", ("unix://" + dockerSocket()).c_str(), "--pidfile",
+                (dir_ + "/docker/pid").c_str(), "--containerd", address().c_str(), "--add-runtime",
+                ("kata=" + runtime()).c_str(), "--iptables=false", "--ip6tables=false", "--bridge=none", nullptr);
+        ::_exit(127);
+      }
+      ASSERT_TRUE(waitFor([] { return sh(docker() + " version >/dev/null 2>&1").status == 0; }, std::chrono::seconds(60)))
+          << readFile(dir_ + "/docker/log", 1 << 20);
+      auto imp = sh("tar -C " + dir_ + "/rootfs -c . | " + docker() + " import - kata-busybox 2>&1");
+      ASSERT_EQ(imp.status, 0) << imp.out;
+    }
   }
 
   static void TearDownTestSuite() {
     if (dir_.empty()) return;
     if (havePodman()) sh(podman() + " rm -af -t 0 >/dev/null 2>&1; " + podman() + " rmi -af >/dev/null 2>&1");
+    if (dockerd_ > 0) {
+      sh(docker() + " rm -f $(" + docker() + " ps -aq) >/dev/null 2>&1");
+      ::kill(dockerd_, SIGTERM);
+      ::waitpid(dockerd_, nullptr, 0);
+      sh("umount -R " + dir_ + "/docker/data 2>/dev/null; umount -R " + dir_ + "/docker/exec 2>/dev/null");
+    }
     if (containerd_ > 0) {
       ::kill(containerd_, SIGTERM);
       ::waitpid(containerd_, nullptr, 0);
@@ -105,6 +129,9 @@ class Engines : public ::testing::Test {
     return podman() + " run --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024";
   }
   static std::string address() { return dir_ + "/containerd/containerd.sock"; }
+  static bool haveDocker() { return ::access("/usr/sbin/dockerd", X_OK) == 0 && ::access("/usr/bin/docker", X_OK) == 0; }
+  static std::string dockerSocket() { return dir_ + "/docker/docker.sock"; }
+  static std::string docker() { return "/usr/bin/docker -H unix://" + dockerSocket(); }
   static std::string ctr() { return "ctr --address " + address(); }
 
   // Nothing of the runtime's is left: no VM in kata-vmmd, no sandbox records.
@@ -116,11 +143,13 @@ class Engines : public ::testing::Test {
   static std::string dir_;
   static bool vmmd_;
   static pid_t containerd_;
+  static pid_t dockerd_;
 };
 
 std::string Engines::dir_;
 bool Engines::vmmd_ = false;
 pid_t Engines::containerd_ = -1;
+pid_t Engines::dockerd_ = -1;
 
 TEST_F(Engines, PodmanRunPrintsAndExitsWithTheContainersStatus) {
   if (!havePodman()) GTEST_SKIP() << "podman is not installed (scripts/setup.sh installs it)";
@@ -196,6 +225,22 @@ TEST_F(Engines, ContainerdRunExecKillDelete) {
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.err.find("/no/such/binary"), std::string::npos) << bad.err;
   sh(ctr() + " task delete -f t3; " + ctr() + " container delete t3");
+  expectNothingLeft();
+}
+
+TEST_F(Engines, DockerRunWithAnAddedRuntime) {
+  if (dockerd_ <= 0) GTEST_SKIP() << "dockerd (Debian's docker.io) is not installed";
+  const std::string run = docker() + " run --runtime kata --network none";
+  auto r = sh(run + " --rm kata-busybox sh -c 'echo hello from docker; exit 5'");
+  EXPECT_EQ(r.status, 5) << r.err;
+  EXPECT_EQ(r.out, "hello from docker\n");
+  ASSERT_EQ(sh(run + " -d --name d1 kata-busybox sh -c 'trap \"exit 0\" TERM; while true; do sleep 0.2; done'").status, 0);
+  auto e = sh(docker() + " exec d1 sh -c 'echo exec in docker; exit 6'");
+  EXPECT_EQ(e.status, 6) << e.err;
+  EXPECT_EQ(e.out, "exec in docker\n");
+  EXPECT_EQ(sh(docker() + " stop -t 10 d1").status, 0);
+  EXPECT_NE(sh(docker() + " ps -a --format '{{.Names}} {{.Status}}'").out.find("d1 Exited (0)"), std::string::npos);
+  EXPECT_EQ(sh(docker() + " rm d1").status, 0);
   expectNothingLeft();
 }
 
