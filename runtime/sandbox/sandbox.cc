@@ -614,9 +614,10 @@ std::string Sandbox::getOOMEvent() {
   }
   while (!seen.empty()) {
     kj::Maybe<kj::Promise<std::pair<std::string, uint64_t>>> any;
-    for (const auto& [id, n] : seen) {
+    for (const auto& entry : seen) {
+      std::string id = entry.first;  // a named copy: clang cannot capture structured bindings
       auto req = container(id).nextOomEventRequest();
-      req.setSeen(n);
+      req.setSeen(entry.second);
       auto p = req.send().then([id](auto&& r) { return std::make_pair(id, r.getOomKills()); });
       KJ_IF_MAYBE(prev, any) { any = prev->exclusiveJoin(kj::mv(p)); }
       else any = kj::mv(p);

@@ -48,7 +48,21 @@ class KataCtl : public ::testing::Test {
   // No kata-vmmd runs for this tier: the configuration names a socket nobody listens on, so every
   // path that needs a VM fails at the same, known point.
   void SetUp() override {
-    std::ofstream(config()) << "[runtime]\nvmmd_socket = \"" << vmmdSocket() << "\"\n";
+    // A guest image that passes the manifest checks (it is never booted here).
+    const std::string image = configDir_.path() + "/guest";
+    fs::create_directories(image);
+    std::ofstream(image + "/vmlinux") << "kernel";
+    std::ofstream(image + "/initramfs.cpio") << "initramfs";
+    nlohmann::json m = {{"format", 1},
+                        {"kernel", {{"release", "6.1.0-test"}}},
+                        {"boot", {{"kernel", "vmlinux"}, {"initramfs", "initramfs.cpio"}, {"cmdline", "console=ttyS0"},
+                                  {"machine", "q35"}, {"agent_channel", "agent.channel.0"}}},
+                        {"agent", {{"build_id", "00"}}},
+                        {"modules", {"virtio_console", "9pnet_virtio", "9p"}},
+                        {"files", {{"vmlinux", {{"size", 6}, {"sha256", ""}}}, {"initramfs.cpio", {{"size", 9}, {"sha256", ""}}}}}};
+    std::ofstream(image + "/manifest.json") << m.dump();
+    std::ofstream(config()) << "[hypervisor]\nguest_image = \"" << image << "\"\n[runtime]\nvmmd_socket = \""
+                            << vmmdSocket() << "\"\n";
   }
   std::string config() const { return configDir_.path() + "/kata-ctl.toml"; }
   std::string vmmdSocket() const { return root_.path() + "/no-vmmd.sock"; }
