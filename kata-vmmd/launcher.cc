@@ -143,12 +143,18 @@ LaunchedProcess launchJailed(const LaunchSpec& spec, const Logger& log) {
   // P2: cgroup.
   std::optional<security::Cgroup> cgroup;
   std::vector<UniqueFd> procsFds;
+  if (spec.cgroup && spec.joinCgroup) fail(ErrorKind::kInternal, "launcher: both a cgroup to create and one to join");
   if (spec.cgroup) {
     cgroup = security::Cgroup::create(spec.cgroup->layout, spec.cgroup->parent, spec.sandboxId, spec.cgroup->limits);
     procsFds = cgroup->openProcsFiles();
-    if (procsFds.size() > std::size(plan.cgroupProcs)) fail(ErrorKind::kInternal, "launcher: too many cgroup hierarchies");
-    for (const auto& fd : procsFds) plan.cgroupProcs[plan.cgroupCount++] = fd.get();
+  } else if (spec.joinCgroup) {
+    procsFds = spec.joinCgroup->openProcsFiles();
   }
+  if (procsFds.size() > std::size(plan.cgroupProcs)) {
+    if (cgroup) cgroup->remove();
+    fail(ErrorKind::kInternal, "launcher: too many cgroup hierarchies");
+  }
+  for (const auto& fd : procsFds) plan.cgroupProcs[plan.cgroupCount++] = fd.get();
   auto undoCgroup = [&]() noexcept {
     if (!cgroup) return;
     try {

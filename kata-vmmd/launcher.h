@@ -52,7 +52,8 @@ struct LaunchSpec {
   security::IdentitySpec identity;
   std::vector<int> passFds;       // kept open at the same numbers in the child
   std::string logPath;            // stdout and stderr, appended; created 0600 if missing
-  std::optional<CgroupSpec> cgroup;
+  std::optional<CgroupSpec> cgroup;  // created for this process, owned by its LaunchedProcess
+  const security::Cgroup* joinCgroup = nullptr;  // or an existing one it joins (not owned): a VM's helper
   int netnsFd = -1;               // an open /proc/<pid>/ns/net or bind mount, -1: stay in ours
   std::map<int, rlimit> rlimits;  // e.g. security::defaultQemuRlimits()
 };
