@@ -203,7 +203,7 @@ void QemuHypervisor::launch() {
   spec.netnsFd = options_.netnsFd;
   spec.rlimits = options_.rlimits;
   log_.info(std::string("launching QEMU with accel=") + accelName(accel_));
-  process_.emplace(launchJailed(spec, log_));
+  process_.emplace(launchJailed(spec, log_, options_.launcher));
   // QEMU waits in the vhost-user handshake for its virtiofsd: launched now, into QEMU's cgroup.
   for (VirtioFsPlan& plan : virtioFs) {
     VirtiofsdSpec vs;
@@ -215,6 +215,7 @@ void QemuHypervisor::launch() {
     vs.identity = options_.identity;
     vs.logPath = config_.runDir + "/virtiofsd-" + plan.id + ".log";
     vs.cgroup = process_->cgroup() ? &*process_->cgroup() : nullptr;
+    vs.launcher = options_.launcher;
     try {
       virtiofsd_.emplace(plan.id, launchVirtiofsd(vs, log_));
     } catch (...) {

@@ -30,6 +30,9 @@ struct QemuDriverOptions {
   std::chrono::milliseconds qmpTimeout{10000};
   // The virtiofsd for VirtioFsDevices (virtiofsd.h); empty: a VM with one is refused.
   std::string virtiofsdBinary;
+  // Where QEMU and virtiofsd are started: the daemon's launcher process (jail_launcher.h), or this
+  // process when null (tools and tests that are not the hardened daemon).
+  LaunchBackend* launcher = nullptr;
 };
 
 // A process of the VM besides the hypervisor (a virtiofsd), as a registry records it.

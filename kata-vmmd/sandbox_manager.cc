@@ -192,6 +192,7 @@ QemuDriverOptions SandboxManager::driverOptions(const SandboxRecord& r) const {
   if (cgroupLayout_) o.cgroup = CgroupSpec{*cgroupLayout_, options_.cgroupParent, options_.cgroupLimits};
   o.procRoot = options_.procRoot;
   o.virtiofsdBinary = options_.policy.virtiofsd;
+  o.launcher = options_.launcher;
   return o;
 }
 

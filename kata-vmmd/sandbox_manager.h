@@ -42,6 +42,8 @@ struct ManagerOptions {
   std::string cgroupParent = "kata-vmmd";
   security::CgroupLimits cgroupLimits = defaultCgroupLimits();
   Policy policy;
+  // The launcher process every QEMU and virtiofsd is started by (jail_launcher.h); null: this process.
+  LaunchBackend* launcher = nullptr;
 
   // What every sandbox cgroup gets: a pids limit (QEMU's -sandbox forbids fork, this bounds its
   // threads). Memory is not limited here: TCG's translation cache and QEMU's own overhead make a

@@ -48,7 +48,7 @@ LaunchedProcess launchVirtiofsd(const VirtiofsdSpec& s, const Logger& log) {
   spec.logPath = s.logPath;
   spec.joinCgroup = s.cgroup;
   spec.rlimits = s.rlimits.empty() ? virtiofsdRlimits() : s.rlimits;
-  return launchJailed(spec, log);
+  return launchJailed(spec, log, s.launcher);
 }
 
 }  // namespace kata::vmmd

@@ -38,6 +38,7 @@ struct VirtiofsdSpec {
   std::string logPath;
   const security::Cgroup* cgroup = nullptr;  // the VM's, joined (QEMU's LaunchedProcess owns it)
   std::map<int, rlimit> rlimits;             // empty: virtiofsdRlimits()
+  LaunchBackend* launcher = nullptr;         // the daemon's launcher process (null: this process)
 };
 
 // No core dumps; as many fds as the daemon's own hard limit allows (virtiofsd holds an O_PATH fd per
