@@ -1,4 +1,4 @@
-#include "tests/cli/run_support.h"
+#include "tests/support/run_support.h"
 
 #include <fcntl.h>
 #include <sys/wait.h>
