@@ -1,6 +1,7 @@
 #include "tests/support/busybox_rootfs.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
