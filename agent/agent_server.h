@@ -54,6 +54,9 @@ class AgentServer final : public ipc::agent::Agent::Server {
   kj::Promise<void> container(ContainerContext context) override;
   kj::Promise<void> listContainers(ListContainersContext context) override;
 
+  kj::Promise<void> waitBlockDevice(WaitBlockDeviceContext context) override;
+  kj::Promise<void> metrics(MetricsContext context) override;
+
  private:
   const AgentBootInfo& boot_;
   AgentHost& host_;

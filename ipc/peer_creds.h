@@ -4,6 +4,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <string>
 #include <vector>
@@ -20,6 +21,15 @@ struct PeerCreds {
   // without duplicates; the primary gid only if it is also a supplementary group).
   std::vector<gid_t> groups;
 };
+
+// The address of a unix socket path. A path longer than sun_path allows (108 bytes) is reached
+// through its directory, kept open in `dir`: the address is then /proc/self/fd/<n>/<name>.
+struct UnixAddress {
+  sockaddr_un addr{};
+  std::string path;  // what the address holds
+  UniqueFd dir;
+};
+UnixAddress unixAddress(const std::string& path);
 
 // The credentials the kernel recorded when the peer connected (or called socketpair): SO_PEERCRED
 // for pid/uid/gid, SO_PEERGROUPS (Linux 4.13+) for the supplementary groups. Both describe the peer

@@ -89,7 +89,7 @@ class ExecCommand : public Command {
         sendConsole(consoleSocket_, *pty);
       }
       if (detach_) {
-        auto report = startShim(ctx, ShimRequest{s.id, execId, pty ? pty->slave.get() : -1, process});
+        auto report = startShim(ctx, ShimRequest{s.id, s.sandboxId, execId, pty ? pty->slave.get() : -1, process});
         if (!pidFile_.empty()) writePidFile(pidFile_, report.pid);
         return 0;
       }

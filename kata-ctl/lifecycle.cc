@@ -62,6 +62,10 @@ bool isShimOf(pid_t pid, const std::string& id) {
 
 }  // namespace
 
+std::string shimLogPath(Context& ctx, const std::string& sandboxId, const std::string& containerId) {
+  return ctx.sandboxEnv().runRoot + "/" + sandboxId + "/shim-" + containerId + ".log";
+}
+
 Rollback::~Rollback() {
   for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
     try {
@@ -80,7 +84,7 @@ ShimReport startShim(Context& ctx, const ShimRequest& req) {
   // The shim's stdio is the container's: its own log goes to the engine's log file, or next to the
   // sandbox's monitor log.
   if (!opts.log.empty()) argv.insert(argv.end(), {"--log", opts.log, "--log-format", opts.logFormat});
-  else argv.insert(argv.end(), {"--log", ctx.sandboxEnv().runRoot + "/shim-" + req.containerId + ".log"});
+  else argv.insert(argv.end(), {"--log", shimLogPath(ctx, req.sandboxId, req.containerId)});
   argv.insert(argv.end(), {"__shim", "--id", req.containerId, "--report-fd", "3"});
   int p[2];
   KATA_SYSCALL(::pipe2(p, O_CLOEXEC), "pipe2 for the shim's report");
@@ -179,7 +183,7 @@ CreatedContainer createContainer(Context& ctx, const std::string& id, const Crea
       makeRaw(pty->slave.get());
       sendConsole(flags.consoleSocket, *pty);
     }
-    ShimReport report = startShim(ctx, ShimRequest{id, "", pty ? pty->slave.get() : -1, nullptr});
+    ShimReport report = startShim(ctx, ShimRequest{id, member.sandboxId, "", pty ? pty->slave.get() : -1, nullptr});
     s.pid = report.pid;
     rb.add("removing the container from the guest", [&sb, id] { sb.deleteContainer(id, true); });
     rb.add("stopping the shim", [pid = report.pid, id] {
@@ -248,7 +252,10 @@ void removeContainer(Context& ctx, const state::ContainerState& s, bool force) {
     if (isShimOf(s.pid, s.id)) ::kill(s.pid, SIGKILL);
   }
   store.remove(lock);
-  if (!s.sandboxId.empty()) deleteSandboxIfUnused(ctx, s.sandboxId);
+  if (!s.sandboxId.empty()) {
+    (void)::unlink(shimLogPath(ctx, s.sandboxId, s.id).c_str());
+    deleteSandboxIfUnused(ctx, s.sandboxId);
+  }
   state::ContainerState stopped = s;
   stopped.status = state::ContainerStatus::kStopped;
   try {

@@ -45,10 +45,14 @@ struct ShimReport {
 
 struct ShimRequest {
   std::string containerId;
+  std::string sandboxId;
   std::string execId;              // "" for the container's init
   int consoleFd = -1;              // the host pty slave, when the process has a terminal
   nlohmann::json process;          // for an exec: the OCI process
 };
+
+// Where a shim logs when kata-ctl was given no --log: the sandbox's run directory.
+std::string shimLogPath(Context& ctx, const std::string& sandboxId, const std::string& containerId);
 
 // Starts a detached shim (stdio inherited from this process unless consoleFd is given) and waits for
 // its report; throws the shim's own error when it failed.

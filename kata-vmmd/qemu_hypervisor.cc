@@ -342,15 +342,39 @@ void QemuHypervisor::hotplug(const Device& device) {
   for (const auto& d : config_.devices)
     if (deviceId(d) == id) fail(ErrorKind::kAlreadyExists, "device " + id + " is already plugged into VM " + config_.id);
   unsigned slot = takeFreeSlot(id);
-  HotplugPlan plan = planHotplug(device, rootPortId(slot), *arch_);
   QmpClient& q = qmp();
-  for (const auto& [name, fd] : plan.fds) q.getfd(name, fd);
-  for (const auto& [cmd, args] : plan.backends) q.execute(cmd, args);
-  q.deviceAdd(plan.deviceAdd);
+  // A block device the client passed as a descriptor goes into an fd set of its own (add-fd; QEMU
+  // picks the set id), and QEMU opens it as /dev/fdset/N: a jailed QEMU could not open the client's
+  // path, and the descriptor is the client's proof of access.
+  int64_t fdset = -1;
+  std::optional<Device> viaFdset;
+  if (const auto* b = std::get_if<BlockDevice>(&device); b && b->fd >= 0) {
+    nlohmann::json r = q.executeWithFd("add-fd", {{"opaque", "blk-" + id}}, b->fd, deadlineIn(std::chrono::seconds(10)));
+    if (!r.is_object() || !r.value("fdset-id", nlohmann::json()).is_number_integer())
+      fail(ErrorKind::kInternal, "QMP add-fd for device " + id + ": reply has no fdset-id");
+    fdset = r["fdset-id"].get<int64_t>();
+    BlockDevice copy = *b;
+    copy.path = "/dev/fdset/" + std::to_string(fdset);
+    viaFdset = copy;
+  }
+  try {
+    HotplugPlan plan = planHotplug(viaFdset ? *viaFdset : device, rootPortId(slot), *arch_);
+    for (const auto& [name, fd] : plan.fds) q.getfd(name, fd);
+    for (const auto& [cmd, args] : plan.backends) q.execute(cmd, args);
+    q.deviceAdd(plan.deviceAdd);
+  } catch (...) {
+    if (fdset >= 0) {
+      try {
+        q.execute("remove-fd", {{"fdset-id", fdset}});
+      } catch (const std::exception&) {
+      }
+    }
+    throw;
+  }
   Backend backend = std::holds_alternative<NetDevice>(device)     ? Backend::kNetdev
                     : std::holds_alternative<BlockDevice>(device) ? Backend::kBlockdev
                                                                   : Backend::kNone;
-  hotplugged_[id] = Hotplugged{slot, backend};
+  hotplugged_[id] = Hotplugged{slot, backend, fdset};
 }
 
 void QemuHypervisor::unplug(const std::string& id, Deadline deadline) {
@@ -360,6 +384,8 @@ void QemuHypervisor::unplug(const std::string& id, Deadline deadline) {
   // The backend outlives the device in QEMU; remove it so the id can be reused.
   if (it->second.backend == Backend::kNetdev) qmp().netdevDel("net-" + id);
   if (it->second.backend == Backend::kBlockdev) qmp().execute("blockdev-del", {{"node-name", "blk-" + id}});
+  // The fd set keeps the client's descriptor open in QEMU until it is removed.
+  if (it->second.fdset >= 0) qmp().execute("remove-fd", {{"fdset-id", it->second.fdset}});
   hotplugged_.erase(it);
 }
 

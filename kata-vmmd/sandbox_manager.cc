@@ -57,12 +57,9 @@ std::vector<std::string> hotplugEntries(const QemuAdoption& a) {
 // Connects to the agent socket without blocking: a hypervisor that stopped accepting (hung, or
 // SIGSTOPped) fills the socket's backlog, and a blocking connect would then wait forever.
 UniqueFd connectAgent(const std::string& path, const std::string& id) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) fail(ErrorKind::kInternal, "agent socket path too long: " + path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  ipc::UnixAddress addr = ipc::unixAddress(path);  // a long path is reached through its directory
   UniqueFd fd(KATA_SYSCALL(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), "agent channel socket"));
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr.addr), sizeof addr.addr) != 0) {
     if (errno == EAGAIN)
       fail(ErrorKind::kFailedPrecondition, "the agent channel of sandbox " + id +
                                                " accepts no more connections (its hypervisor does not accept them: "
@@ -138,16 +135,24 @@ SandboxManager::~SandboxManager() {
 
 template <typename T>
 kj::Promise<T> SandboxManager::detach(kj::Promise<T> work) {
-  auto paf = kj::newPromiseAndFulfiller<T>();
-  auto fulfiller = std::make_shared<kj::Own<kj::PromiseFulfiller<T>>>(kj::mv(paf.fulfiller));
+  // The caller's promise is a void one plus a slot for the value: a fulfiller of a T holding
+  // descriptors trips g++ 12's maybe-uninitialized inside kj's result type.
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  auto fulfiller = std::make_shared<kj::Own<kj::PromiseFulfiller<void>>>(kj::mv(paf.fulfiller));
   if constexpr (std::is_void_v<T>) {
     tasks_.add(work.then([fulfiller]() { (*fulfiller)->fulfill(); },
                          [fulfiller](kj::Exception&& e) { (*fulfiller)->reject(kj::mv(e)); }));
+    return kj::mv(paf.promise);
   } else {
-    tasks_.add(work.then([fulfiller](T value) { (*fulfiller)->fulfill(kj::mv(value)); },
-                         [fulfiller](kj::Exception&& e) { (*fulfiller)->reject(kj::mv(e)); }));
+    auto slot = std::make_shared<std::optional<T>>();
+    tasks_.add(work.then(
+        [fulfiller, slot](T value) {
+          slot->emplace(kj::mv(value));
+          (*fulfiller)->fulfill();
+        },
+        [fulfiller](kj::Exception&& e) { (*fulfiller)->reject(kj::mv(e)); }));
+    return paf.promise.then([slot]() -> T { return kj::mv(**slot); });
   }
-  return kj::mv(paf.promise);
 }
 
 template <typename T, typename Job>
@@ -559,29 +564,61 @@ kj::Promise<VmStats> SandboxManager::stats(const CallerId& caller, const std::st
 kj::Promise<void> SandboxManager::hotplug(const CallerId& caller, const std::string& id, const Device& device) {
   Sandbox& s = find(caller, id);
   requireRunning(s);
+  Device plug = device;
+  std::shared_ptr<UniqueFd> keep;  // the descriptor the job hands to QEMU: ours until the job ran
+  std::string what = "device " + deviceId(device);
   if (auto* g = std::get_if<GenericDevice>(&device)) {
     authorizeEmulatedDevice(options_.policy, g->driver);
     if (!g->properties.empty()) fail(ErrorKind::kInvalidArgument, "emulated devices take no properties");
   } else if (auto* v = std::get_if<VfioDevice>(&device)) {
     authorizeVfio(options_.policy, options_.sysfsRoot, v->hostBdf);
+  } else if (auto* b = std::get_if<BlockDevice>(&device)) {
+    // The descriptor the client opened is its proof of access (no path is ever opened for it); it
+    // must be a regular file or a block device, opened for what the guest may do with it.
+    BlockDevice checked = *b;
+    if (checked.fd < 0) fail(ErrorKind::kInvalidArgument, "block device " + checked.id + ": no file descriptor was passed");
+    struct stat st {};
+    KATA_SYSCALL(::fstat(checked.fd, &st), "fstat block device " + checked.id);
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+      fail(ErrorKind::kInvalidArgument, "block device " + checked.id + ": the passed descriptor is neither a file nor a block device");
+    checked.hostDevice = S_ISBLK(st.st_mode);
+    int mode = KATA_SYSCALL(::fcntl(checked.fd, F_GETFL), "fcntl block device " + checked.id) & O_ACCMODE;
+    if (!checked.readOnly && mode != O_RDWR)
+      fail(ErrorKind::kPermissionDenied, "block device " + checked.id +
+                                             ": the descriptor is not open for reading and writing; open it O_RDWR "
+                                             "or plug it read-only");
+    if (checked.readOnly && mode == O_WRONLY)
+      fail(ErrorKind::kInvalidArgument, "block device " + checked.id + ": the descriptor is write-only");
+    if (checked.readOnly && mode == O_RDWR) {
+      // QEMU takes from an fd set only a descriptor of the access mode it opens with (O_RDONLY for a
+      // read-only disk): reopen the same file read-only (less than the client was granted).
+      std::string self = "/proc/self/fd/" + std::to_string(checked.fd);
+      keep = std::make_shared<UniqueFd>(
+          KATA_SYSCALL(::open(self.c_str(), O_RDONLY | O_CLOEXEC), "reopen block device " + checked.id + " read-only"));
+    } else {
+      // The client's descriptor lives only as long as its call's message: the job gets its own.
+      keep = std::make_shared<UniqueFd>(KATA_SYSCALL(::fcntl(checked.fd, F_DUPFD_CLOEXEC, 3), "dup block device " + checked.id));
+    }
+    checked.fd = keep->get();
+    plug = checked;
+    what = "block device " + checked.id + (checked.readOnly ? " (read-only)" : "");
   } else {
     fail(ErrorKind::kNotSupported, "this device type cannot be hot-plugged through kata-vmmd yet");
   }
-  std::string dev = deviceId(device);
-  auto job = [device](std::unique_ptr<QemuHypervisor>& vm) {
-    vm->hotplug(device);
+  auto job = [plug, keep](std::unique_ptr<QemuHypervisor>& vm) {
+    vm->hotplug(plug);
     return vm->adoption();
   };
-  return detach(onVm<QemuAdoption>(s, job).then([this, id, dev](QemuAdoption a) {
+  return detach(onVm<QemuAdoption>(s, job).then([this, id, what](QemuAdoption a) {
     Sandbox* sb = lookup(id);
     if (!sb || sb->record.stopped) return;
     sb->record.hotplugged = hotplugEntries(a);
     try {
       save(*sb);
     } catch (const Error& e) {
-      logFor(id).error("hot-plugged device " + dev + " but could not record it: " + e.what());
+      logFor(id).error("hot-plugged " + what + " but could not record it: " + e.what());
     }
-    logFor(id).info("hot-plugged device " + dev);
+    logFor(id).info("hot-plugged " + what);
   }));
 }
 

@@ -14,12 +14,14 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cmd=${1:?usage: private-vmmd.sh start|stop DIR [UID...]}
 dir=${2:?usage: private-vmmd.sh start|stop DIR [UID...]}
 shift 2
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+# Each private daemon's VMs get a cgroup parent of their own (named after the directory).
+cg="kata-vmmd-$(printf '%s' "$dir" | sha256sum | cut -c1-12)"
 
 case "$cmd" in
   start)
-    mkdir -p "$dir"
     chmod 0711 "$dir"
-    dir=$(cd "$dir" && pwd)
     uids=$(IFS=,; echo "$*")
     cat > "$dir/policy.toml" <<EOF
 [socket]
@@ -59,7 +61,7 @@ exec "$top/build/bin/kata-ctl" --config "$dir/kata-ctl.toml" "\$@"
 EOF
     chmod 0755 "$dir/kata-ctl"
     "$top/build/bin/kata-vmmd" --foreground --socket "$dir/vmmd.sock" --state-dir "$dir/state" \
-      --policy "$dir/policy.toml" --log "$dir/vmmd.log" --cgroup-parent "kata-vmmd-$(basename "$dir")" &
+      --policy "$dir/policy.toml" --log "$dir/vmmd.log" --cgroup-parent "$cg" &
     echo $! > "$dir/vmmd.pid"
     for _ in $(seq 1 200); do
       [ -S "$dir/vmmd.sock" ] && { echo "private-vmmd: kata-vmmd $(cat "$dir/vmmd.pid") serving $dir/vmmd.sock"; exit 0; }
@@ -76,7 +78,6 @@ EOF
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
     kill -9 "$pid" 2>/dev/null || true
     # VMs outlive their daemon by design; a private one's VMs go with it.
-    cg="kata-vmmd-$(basename "$dir")"
     for procs in /sys/fs/cgroup/"$cg"/*/cgroup.procs /sys/fs/cgroup/*/"$cg"/*/cgroup.procs; do
       [ -f "$procs" ] && xargs -r kill -9 < "$procs" 2>/dev/null || true
     done

@@ -17,6 +17,11 @@ packages=(
   xz-utils zstd
   # a static busybox: the rootfs of the agent container tests (unit mount tests, functional containers)
   busybox-static
+  # the engines the integration tier drives kata-ctl with (podman with conmon, containerd with ctr
+  # and its runc shim, dockerd with --add-runtime); script(1) gives podman -it a terminal
+  podman conmon containerd crun uidmap bsdutils docker.io
+  # a Prometheus text parser: the functional check of the agent's metrics call
+  python3-prometheus-client
 )
 
 if [ "$(id -u)" -ne 0 ]; then

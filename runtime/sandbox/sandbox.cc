@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/time.h"
+#include "ipc/peer_creds.h"
 #include "runtime/sandbox/container_spec.h"
 #include "runtime/sandbox/spawn.h"
 #include "security/validate.h"
@@ -249,11 +250,9 @@ void Sandbox::connectAgent() {
   if (!record_->monitor)
     fail(ErrorKind::kFailedPrecondition, "sandbox " + id_ + " is served in the process that created it (no monitor); "
                                          "open it from that process");
-  const std::string runDir = env_.runRoot + "/" + id_;
-  UniqueFd dir;
+  const std::string socket = env_.runRoot + "/" + id_ + "/" + kMonitorSocket;
   try {
-    dir = openDir(runDir);
-    agent_ = std::make_unique<AgentLink>(env_.loop, connectUnixAt(dir.get(), kMonitorSocket));
+    agent_ = std::make_unique<AgentLink>(env_.loop, ipc::connectUnix(socket));
   } catch (const Error& e) {
     throw Error(ErrorKind::kFailedPrecondition,
                 "sandbox " + id_ + ": its monitor does not answer (" + e.what() + "); the VM may have stopped. "
@@ -330,6 +329,12 @@ rpc::Stdio::Builder Sandbox::fillStdio(rpc::Stdio::Builder stdio, const ProcessI
     state->pipeEnds.stdinWrite = UniqueFd(p[1]);
     out = state->stdoutWrite.get();
     err = state->stderrWrite.get();
+  }
+  // A terminal is one descriptor for both directions; the event loop watches each direction on a
+  // descriptor of its own.
+  if (!io.pipes && out >= 0 && out == io.host.in) {
+    state->stdoutWrite = UniqueFd(KATA_SYSCALL(::fcntl(out, F_DUPFD_CLOEXEC, 3), "dup the terminal"));
+    out = state->stdoutWrite.get();
   }
   Logger plog = log_.with("process", key);
   if (out >= 0) stdio.setStdout(makeHostSink(env_.loop, out, "stdout", plog));

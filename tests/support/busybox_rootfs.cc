@@ -22,7 +22,7 @@ void buildBusyboxRootfs(const std::string& root) {
   writeFileAtomic(bin.get(), "busybox", readFile(kBusyboxPath, 16 << 20), 0755);
   for (const char* applet : {"sh", "echo", "cat", "ls", "sleep", "id", "hostname", "uname", "ps", "nc", "true",
                              "false", "kill", "mkdir", "touch", "grep", "stty", "tty", "wc", "head", "dd", "env",
-                             "ip", "wget", "httpd", "seq", "tr", "sed", "printf", "test", "rm", "date"})
+                             "ip", "wget", "httpd", "seq", "tr", "sed", "printf", "test", "rm", "date", "cut", "pwd"})
     if (::symlinkat("busybox", bin.get(), applet) != 0 && errno != EEXIST)
       throwSysError(errno, std::string("symlink ") + applet);
   UniqueFd etc = openDir(root + "/etc");
