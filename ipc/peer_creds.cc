@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -48,7 +49,24 @@ PeerCreds peerCreds(int socketFd) {
   ucred cred{};
   socklen_t len = sizeof(cred);
   KATA_SYSCALL(::getsockopt(socketFd, SOL_SOCKET, SO_PEERCRED, &cred, &len), "SO_PEERCRED");
-  return PeerCreds{cred.pid, cred.uid, cred.gid};
+  PeerCreds out{cred.pid, cred.uid, cred.gid, {}};
+  // SO_PEERGROUPS answers ERANGE with the needed size when the buffer is too small. The kernel
+  // bounds the list (NGROUPS_MAX, 65536); start with room for the common case.
+  std::vector<gid_t> groups(64);
+  for (int attempt = 0;; ++attempt) {
+    socklen_t bytes = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (::getsockopt(socketFd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &bytes) == 0) {
+      groups.resize(bytes / sizeof(gid_t));
+      break;
+    }
+    if (errno != ERANGE || attempt > 0 || bytes / sizeof(gid_t) > 65536)
+      throwSysError(errno, "SO_PEERGROUPS (the kernel must be Linux 4.13 or newer)");
+    groups.resize(bytes / sizeof(gid_t));
+  }
+  std::sort(groups.begin(), groups.end());
+  groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
+  out.groups = std::move(groups);
+  return out;
 }
 
 UniqueFd listenUnix(const std::string& shown, mode_t mode, gid_t group, int backlog) {

@@ -1,11 +1,13 @@
-// Unix-socket transport helpers for the vmmd RPC: who is on the other end (SO_PEERCRED, taken from
-// the kernel, never from a message), the daemon's listening socket, and a client connection.
+// Unix-socket transport helpers for the vmmd RPC: who is on the other end (SO_PEERCRED and
+// SO_PEERGROUPS, taken from the kernel, never from a message), the daemon's listening socket, and a
+// client connection.
 #pragma once
 
 #include <sys/types.h>
 #include <sys/un.h>
 
 #include <string>
+#include <vector>
 
 #include "common/fd.h"
 
@@ -15,6 +17,9 @@ struct PeerCreds {
   pid_t pid = -1;
   uid_t uid = static_cast<uid_t>(-1);
   gid_t gid = static_cast<gid_t>(-1);
+  // The peer's supplementary groups as the kernel recorded them with the credentials (sorted,
+  // without duplicates; the primary gid only if it is also a supplementary group).
+  std::vector<gid_t> groups;
 };
 
 // The address of a unix socket path. A path longer than sun_path allows (108 bytes) is reached
@@ -26,7 +31,9 @@ struct UnixAddress {
 };
 UnixAddress unixAddress(const std::string& path);
 
-// The credentials the kernel recorded when the peer connected (or called socketpair).
+// The credentials the kernel recorded when the peer connected (or called socketpair): SO_PEERCRED
+// for pid/uid/gid, SO_PEERGROUPS (Linux 4.13+) for the supplementary groups. Both describe the peer
+// at connect time; a later setgroups() in the peer does not change them.
 PeerCreds peerCreds(int socketFd);
 
 // Creates a listening SOCK_STREAM unix socket at path (non-blocking, close-on-exec). A stale socket

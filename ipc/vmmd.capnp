@@ -21,6 +21,7 @@ struct Caller {
   uid @0 :UInt32;
   gid @1 :UInt32;
   pid @2 :Int32;
+  groups @3 :List(UInt32);  # supplementary groups (SO_PEERGROUPS), as the kernel recorded them at connect
 }
 
 struct VmSpec {
@@ -33,6 +34,8 @@ struct VmSpec {
   kernelCmdline @6 :Text; # at most 4096 bytes
   startPaused @7 :Bool;   # CPUs wait for Vm.start() (QEMU -S); also the case when there is no kernel
   hotplugSlots @8 :UInt32; # free slots for devices added later (0..16)
+  sharedFs @9 :Text;      # how the share root reaches the guest (mount tag "kataShared"): "virtio-9p"
+                          # (also when empty) or "virtio-fs" (needs [vm] virtiofsd in the daemon's policy)
 }
 
 enum VmState {

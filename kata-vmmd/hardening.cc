@@ -10,21 +10,40 @@ namespace kata::vmmd {
 
 const std::vector<CapabilityReason>& vmmdCapabilityReasons() {
   static const std::vector<CapabilityReason> reasons = {
-      {CAP_SETUID, true, "the launcher's child switches to the VM's uid (setresuid, step C9)"},
-      {CAP_SETGID, true, "the launcher's child switches to the VM's gid and groups (setgroups, setresgid, step C9)"},
-      {CAP_SETPCAP, true, "the launcher's child empties its capability bounding set (PR_CAPBSET_DROP, step C8)"},
       {CAP_SYS_ADMIN, true,
-       "setns into a sandbox's network namespace (launcher step C6); bind mounts into the share root "
-       "(open_tree, move_mount, mount_setattr, umount2)"},
+       "bind mounts of client directories into the share root (open_tree, mount_setattr, move_mount, umount2)"},
       {CAP_NET_ADMIN, true, "creating tap devices (TUNSETIFF on a new interface) and configuring them over netlink"},
-      {CAP_KILL, true, "signalling QEMU, which runs as another uid (SIGKILL after QMP quit timed out)"},
+      {CAP_KILL, true, "signalling QEMU and virtiofsd, which run as another uid (SIGKILL after QMP quit timed out)"},
       {CAP_CHOWN, true, "handing the console log, sockets and the run directory to the VM's uid"},
       {CAP_DAC_OVERRIDE, true,
        "creating and removing files in a run directory owned by the VM's uid (QMP socket, cleanup of "
        "what QEMU left), and opening device nodes of other owners (/dev/vfio groups)"},
+  };
+  return reasons;
+}
+
+const std::vector<CapabilityReason>& launcherCapabilityReasons() {
+  static const std::vector<CapabilityReason> reasons = {
+      {CAP_SETUID, true, "the child switches to the VM's uid (setresuid, step C9)"},
+      {CAP_SETGID, true, "the child switches to the VM's gid and groups (setgroups, setresgid, step C9)"},
+      {CAP_SETPCAP, true, "the child empties its capability bounding set (PR_CAPBSET_DROP, step C8)"},
+      {CAP_SYS_ADMIN, true, "the child joins the sandbox's network namespace (setns, step C6)"},
       {CAP_SYS_RESOURCE, false, "raising a hard resource limit for QEMU (RLIMIT_MEMLOCK for VFIO, RLIMIT_NOFILE, step C7)"},
   };
   return reasons;
+}
+
+security::CapabilitySet launcherCapabilities() {
+  security::CapabilitySet set;
+  for (const auto& r : launcherCapabilityReasons()) set.insert(r.cap);
+  return set;
+}
+
+security::CapabilitySet launcherRequiredCapabilities() {
+  security::CapabilitySet set;
+  for (const auto& r : launcherCapabilityReasons())
+    if (r.required) set.insert(r.cap);
+  return set;
 }
 
 security::CapabilitySet vmmdCapabilities() {

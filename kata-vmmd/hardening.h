@@ -11,8 +11,10 @@
 // filter that could kill the process mid-way. Both are irreversible for the life of the process.
 // Must run while the process has a single thread (capabilities are per thread); it checks.
 //
-// The seccomp filter is inherited across clone and execve: every QEMU the daemon launches runs under
-// it too (beneath QEMU's own -sandbox filter), which is why the policy lists QEMU's system calls.
+// The seccomp filter and the bounding set are inherited across clone and execve, so the daemon does
+// not start QEMU or virtiofsd itself: its launcher process (jail_launcher.h), forked before this,
+// keeps launcherCapabilities() and no filter, and starts them. The daemon's set and its filter cover
+// only its own work.
 #pragma once
 
 #include <string>
@@ -34,6 +36,11 @@ struct CapabilityReason {
 const std::vector<CapabilityReason>& vmmdCapabilityReasons();
 security::CapabilitySet vmmdCapabilities();          // all of them
 security::CapabilitySet vmmdRequiredCapabilities();  // the required ones
+
+// The capabilities the launcher process keeps (the child steps between clone and execve), and why.
+const std::vector<CapabilityReason>& launcherCapabilityReasons();
+security::CapabilitySet launcherCapabilities();
+security::CapabilitySet launcherRequiredCapabilities();
 
 // The built-in policy, as compiled into the binary.
 std::string_view vmmdSeccompPolicyText();

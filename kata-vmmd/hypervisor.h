@@ -4,6 +4,8 @@
 //   - VmConfig says WHAT the VM is (vCPUs, memory, kernel, devices); a driver decides HOW to spell it.
 //   - Files the VM needs (taps, vhost fds, listening sockets) are file descriptors the caller opened,
 //     kept open in the hypervisor process at the same numbers.
+//   - Helper processes a device needs (virtiofsd for virtio-fs) belong to the driver: launched,
+//     stopped and re-adopted with the VM.
 //   - Every call that waits takes a deadline; nothing blocks forever on a hypervisor that hangs.
 #pragma once
 
@@ -74,6 +76,18 @@ struct FsShareDevice {
   bool readOnly = false;
 };
 
+// A host directory shared with the guest over virtio-fs: a vhost-user-fs device whose backend is a
+// virtiofsd process serving path. The driver launches that virtiofsd (jailed like the hypervisor,
+// virtiofsd.h) and needs the guest RAM in a shared memory backend (MemorySpec kMemfd or kFile): the
+// virtiofsd process maps it.
+struct VirtioFsDevice {
+  std::string id;
+  std::string path;      // host directory virtiofsd serves
+  std::string mountTag;  // what the guest mounts (mount -t virtiofs <tag>)
+  int socketFd = -1;     // the vhost-user connection to virtiofsd, for the hypervisor (the driver fills it in)
+  unsigned queueSize = 1024;
+};
+
 struct NetDevice {
   std::string id;
   std::vector<int> tapFds;  // one per queue, opened by the caller (netdev/)
@@ -110,7 +124,7 @@ struct GenericDevice {
   std::map<std::string, std::string> properties;
 };
 
-using Device = std::variant<SerialPortDevice, VsockDevice, FsShareDevice, NetDevice, BlockDevice,
+using Device = std::variant<SerialPortDevice, VsockDevice, FsShareDevice, VirtioFsDevice, NetDevice, BlockDevice,
                             VfioDevice, GenericDevice>;
 const std::string& deviceId(const Device& device);
 

@@ -125,8 +125,82 @@ std::vector<char*> cStrings(const std::vector<std::string>& v) {
 
 }  // namespace
 
-LaunchedProcess launchJailed(const LaunchSpec& spec, const Logger& log) {
-  // P1: validation.
+const char* launchStepName(int step) { return childStepName(step); }
+
+UniqueFd openLaunchLog(const std::string& path) {
+  return UniqueFd(KATA_SYSCALL(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600), path));
+}
+
+JailedChild startJailedHere(const LaunchSpec& spec, const std::vector<int>& cgroupProcs, bool cloneParent, int givenLog) {
+  ChildPlan plan;
+  plan.identity = security::prepareIdentity(spec.identity);
+  plan.rlimits = security::prepareRlimits(spec.rlimits);
+  plan.caps = security::prepareCapDrop();
+  plan.netnsFd = spec.netnsFd;
+  if (cgroupProcs.size() > std::size(plan.cgroupProcs)) fail(ErrorKind::kInternal, "launcher: too many cgroup hierarchies");
+  for (int fd : cgroupProcs) plan.cgroupProcs[plan.cgroupCount++] = fd;
+
+  // P3: log, stdin, the error pipe, every child step as data.
+  UniqueFd ownLog = givenLog < 0 ? openLaunchLog(spec.logPath) : UniqueFd();
+  int logFd = givenLog < 0 ? ownLog.get() : givenLog;
+  UniqueFd devNull(KATA_SYSCALL(::open("/dev/null", O_RDONLY | O_CLOEXEC), "/dev/null"));
+  int pipeFds[2];
+  KATA_SYSCALL(::pipe2(pipeFds, O_CLOEXEC), "launcher error pipe");
+  UniqueFd errRead(pipeFds[0]), errWrite(pipeFds[1]);
+  plan.errorPipe = errWrite.get();
+  std::vector<int> plumbing = {logFd, devNull.get(), errWrite.get(), spec.netnsFd};
+  plumbing.insert(plumbing.end(), cgroupProcs.begin(), cgroupProcs.end());
+  if (spec.netnsFd >= 0 && !(::fcntl(spec.netnsFd, F_GETFD) & FD_CLOEXEC))
+    fail(ErrorKind::kInvalidArgument, "launcher: the netns fd must be O_CLOEXEC");
+  plan.fds = security::prepareFds(devNull.get(), logFd, spec.passFds, plumbing);
+  std::vector<char*> argv = cStrings(spec.argv);
+  std::vector<char*> envp = cStrings(spec.env);
+  plan.path = spec.argv[0].c_str();
+  plan.argv = argv.data();
+  plan.envp = envp.data();
+
+  // P4: clone3 with a pidfd. Raw clone3 runs no atfork handlers: the child must stay in runChild.
+  // CLONE_PARENT (the launcher process): the child is our parent's, the daemon's, so the daemon
+  // reaps it by pidfd; its exit signal is then ours (SIGCHLD), whatever exit_signal says.
+  uint64_t flags = CLONE_PIDFD | (cloneParent ? CLONE_PARENT : 0);
+  int pidfd = -1;
+  struct clone_args args {};
+  args.flags = flags;
+  args.pidfd = reinterpret_cast<__u64>(&pidfd);
+  args.exit_signal = cloneParent ? 0 : SIGCHLD;
+  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0 && errno == ENOSYS) {
+    // Under a seccomp filter like the daemon's, clone3 answers ENOSYS (its flags are in memory,
+    // which a filter cannot read); clone takes the same flags in a register. The pidfd lands in
+    // parent_tid.
+    pid = KATA_SYSCALL(::syscall(SYS_clone, flags | (cloneParent ? 0 : SIGCHLD), nullptr, &pidfd, nullptr, nullptr),
+                       "clone for sandbox " + spec.sandboxId);
+  } else if (pid < 0) {
+    throwSysError(errno, "clone3 for sandbox " + spec.sandboxId);
+  }
+  if (pid == 0) runChild(plan);
+  JailedChild child;
+  child.pid = static_cast<pid_t>(pid);
+  child.pidfd = UniqueFd(pidfd);
+
+  // P5: the child's verdict. EOF: execve succeeded (the pipe is O_CLOEXEC).
+  errWrite.reset();
+  security::ChildFailure failure{};
+  ssize_t n;
+  do {
+    n = ::read(errRead.get(), &failure, sizeof failure);
+  } while (n < 0 && errno == EINTR);
+  if (n == static_cast<ssize_t>(sizeof failure)) {
+    child.failedStep = failure.step;
+    child.failedErrno = failure.err;
+  } else if (n != 0) {
+    child.reportLost = true;
+  }
+  return child;
+}
+
+LaunchedProcess launchJailed(const LaunchSpec& spec, const Logger& log, LaunchBackend* backend) {
+  // P1: validation (the launcher process checks again what it is asked to start).
   security::validateSandboxId(spec.sandboxId);
   if (spec.argv.empty()) fail(ErrorKind::kInvalidArgument, "launcher: empty argv");
   security::validateExecutable(spec.argv[0]);
@@ -134,20 +208,14 @@ LaunchedProcess launchJailed(const LaunchSpec& spec, const Logger& log) {
   for (const auto& e : spec.env)
     if (e.find('=') == std::string::npos || e.front() == '=')
       fail(ErrorKind::kInvalidArgument, "launcher: environment entry \"" + e + "\" is not NAME=value");
-  ChildPlan plan;
-  plan.identity = security::prepareIdentity(spec.identity);
-  plan.rlimits = security::prepareRlimits(spec.rlimits);
-  plan.caps = security::prepareCapDrop();
-  plan.netnsFd = spec.netnsFd;
+  (void)security::prepareIdentity(spec.identity);  // refuses root unless allowed, before a cgroup exists
 
-  // P2: cgroup.
+  // P2: cgroup (created and owned here, in the daemon; the launcher gets only cgroup.procs fds).
   std::optional<security::Cgroup> cgroup;
   std::vector<UniqueFd> procsFds;
+  if (spec.cgroup && spec.joinCgroup) fail(ErrorKind::kInternal, "launcher: both a cgroup to create and one to join");
   if (spec.cgroup) {
     cgroup = security::Cgroup::create(spec.cgroup->layout, spec.cgroup->parent, spec.sandboxId, spec.cgroup->limits);
-    procsFds = cgroup->openProcsFiles();
-    if (procsFds.size() > std::size(plan.cgroupProcs)) fail(ErrorKind::kInternal, "launcher: too many cgroup hierarchies");
-    for (const auto& fd : procsFds) plan.cgroupProcs[plan.cgroupCount++] = fd.get();
   }
   auto undoCgroup = [&]() noexcept {
     if (!cgroup) return;
@@ -157,74 +225,38 @@ LaunchedProcess launchJailed(const LaunchSpec& spec, const Logger& log) {
     }
   };
   try {
-    // P3: log, stdin, the error pipe, every child step as data.
-    UniqueFd logFd(KATA_SYSCALL(::open(spec.logPath.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600),
-                                spec.logPath));
-    UniqueFd devNull(KATA_SYSCALL(::open("/dev/null", O_RDONLY | O_CLOEXEC), "/dev/null"));
-    int pipeFds[2];
-    KATA_SYSCALL(::pipe2(pipeFds, O_CLOEXEC), "launcher error pipe");
-    UniqueFd errRead(pipeFds[0]), errWrite(pipeFds[1]);
-    plan.errorPipe = errWrite.get();
-    std::vector<int> plumbing = {logFd.get(), devNull.get(), errWrite.get(), spec.netnsFd};
-    for (const auto& fd : procsFds) plumbing.push_back(fd.get());
-    if (spec.netnsFd >= 0 && !(::fcntl(spec.netnsFd, F_GETFD) & FD_CLOEXEC))
-      fail(ErrorKind::kInvalidArgument, "launcher: the netns fd must be O_CLOEXEC");
-    plan.fds = security::prepareFds(devNull.get(), logFd.get(), spec.passFds, plumbing);
-    std::vector<char*> argv = cStrings(spec.argv);
-    std::vector<char*> envp = cStrings(spec.env);
-    plan.path = spec.argv[0].c_str();
-    plan.argv = argv.data();
-    plan.envp = envp.data();
-
-    // P4: clone3 with a pidfd. Raw clone3 runs no atfork handlers: the child must stay in runChild.
-    int pidfd = -1;
-    struct clone_args args {};
-    args.flags = CLONE_PIDFD;
-    args.pidfd = reinterpret_cast<__u64>(&pidfd);
-    args.exit_signal = SIGCHLD;
-    long pid = ::syscall(SYS_clone3, &args, sizeof args);
-    if (pid < 0 && errno == ENOSYS) {
-      // Under the daemon's seccomp filter clone3 answers ENOSYS (its flags are in memory, which a
-      // filter cannot read); clone takes the same flags in a register. The pidfd lands in parent_tid.
-      pid = KATA_SYSCALL(::syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr, nullptr),
-                         "clone for sandbox " + spec.sandboxId);
-    } else if (pid < 0) {
-      throwSysError(errno, "clone3 for sandbox " + spec.sandboxId);
-    }
-    if (pid == 0) runChild(plan);
-    // From here the process owns the cgroup: if the launch fails it is reaped and the cgroup removed.
-    UniqueFd pidfdOwner(pidfd);
-    // Our unreaped child: its pid cannot have been reused, so this is its start time (exec keeps it).
+    if (cgroup) procsFds = cgroup->openProcsFiles();
+    else if (spec.joinCgroup) procsFds = spec.joinCgroup->openProcsFiles();
+    std::vector<int> procs;
+    for (const auto& fd : procsFds) procs.push_back(fd.get());
+    JailedChild child = backend ? backend->start(spec, openLaunchLog(spec.logPath).get(), procsFds)
+                                : startJailedHere(spec, procs, false);
+    // Our unreaped child either way: its pid cannot have been reused, so this is its start time
+    // (exec keeps it).
     uint64_t startTime = 0;
     try {
-      startTime = processStartTime("/proc", static_cast<pid_t>(pid)).value_or(0);
+      startTime = processStartTime("/proc", child.pid).value_or(0);
     } catch (const Error&) {  // 0: not adoptable later, reported by the caller
     }
-    LaunchedProcess proc(static_cast<pid_t>(pid), std::move(pidfdOwner), std::move(cgroup), startTime);
+    // From here the process owns the cgroup: if the launch failed it is reaped and the cgroup removed.
+    LaunchedProcess proc(child.pid, std::move(child.pidfd), std::move(cgroup), startTime);
     cgroup.reset();
-
-    // P5: the child's verdict.
-    errWrite.reset();
-    security::ChildFailure failure{};
-    ssize_t n;
-    do {
-      n = ::read(errRead.get(), &failure, sizeof failure);
-    } while (n < 0 && errno == EINTR);
-    if (n != 0) {
+    if (child.failedStep || child.reportLost) {
       proc.wait(deadlineIn(std::chrono::seconds(5)));
       try {
         proc.cleanup();
       } catch (...) {  // the launch error is the one to report
       }
-      std::string what = n == static_cast<ssize_t>(sizeof failure)
-                             ? std::string(childStepName(failure.step)) + ": " + std::strerror(failure.err)
-                             : "the child died without a report";
-      fail(failure.err == EPERM || failure.err == EACCES ? ErrorKind::kPermissionDenied : ErrorKind::kSystem,
+      std::string what = child.reportLost ? "the child died without a report"
+                                          : std::string(childStepName(child.failedStep)) + ": " +
+                                                std::strerror(child.failedErrno);
+      fail(child.failedErrno == EPERM || child.failedErrno == EACCES ? ErrorKind::kPermissionDenied : ErrorKind::kSystem,
            "launching " + spec.argv[0] + " for sandbox " + spec.sandboxId + " failed while " + what);
     }
-    log.info("launched " + spec.argv[0] + " for sandbox " + spec.sandboxId + " as pid " + std::to_string(pid) +
+    log.info("launched " + spec.argv[0] + " for sandbox " + spec.sandboxId + " as pid " + std::to_string(child.pid) +
              " uid " + std::to_string(spec.identity.uid) +
-             (proc.cgroup() ? " in cgroup " + proc.cgroup()->relativePath() : ""));
+             (proc.cgroup() ? " in cgroup " + proc.cgroup()->relativePath() : "") +
+             (backend ? " (through the launcher process)" : ""));
     return proc;
   } catch (...) {
     undoCgroup();

@@ -52,7 +52,8 @@ struct LaunchSpec {
   security::IdentitySpec identity;
   std::vector<int> passFds;       // kept open at the same numbers in the child
   std::string logPath;            // stdout and stderr, appended; created 0600 if missing
-  std::optional<CgroupSpec> cgroup;
+  std::optional<CgroupSpec> cgroup;  // created for this process, owned by its LaunchedProcess
+  const security::Cgroup* joinCgroup = nullptr;  // or an existing one it joins (not owned): a VM's helper
   int netnsFd = -1;               // an open /proc/<pid>/ns/net or bind mount, -1: stay in ours
   std::map<int, rlimit> rlimits;  // e.g. security::defaultQemuRlimits()
 };
@@ -104,6 +105,35 @@ class LaunchedProcess {
 // Field 22 of <procRoot>/<pid>/stat; nullopt when there is no such process or it is a zombie.
 std::optional<uint64_t> processStartTime(const std::string& procRoot, pid_t pid);
 
-LaunchedProcess launchJailed(const LaunchSpec& spec, const Logger& log);
+// What P3-P5 produced: the child (the caller's own child, however it was started) and whether it
+// reached execve.
+struct JailedChild {
+  pid_t pid = -1;
+  UniqueFd pidfd;
+  int failedStep = 0;       // 0: it reached execve
+  int failedErrno = 0;
+  bool reportLost = false;  // it died without a report
+};
+
+// Where P3-P5 run: in this process (nullptr), or in the launcher process (jail_launcher.h), which
+// keeps the privileges the child steps need so the daemon does not have to.
+class LaunchBackend {
+ public:
+  virtual ~LaunchBackend() = default;
+  // logFd: spec.logPath, opened by the caller (which may write where the backend may not).
+  virtual JailedChild start(const LaunchSpec& spec, int logFd, const std::vector<UniqueFd>& cgroupProcs) = 0;
+};
+
+// P3-P5 in the calling process: the log (logFd, or opened from spec.logPath when -1), /dev/null and
+// the error pipe, the child plan, the clone, the verdict. cloneParent: the child becomes a child of
+// our parent (CLONE_PARENT; the launcher process uses it so the daemon is QEMU's parent).
+JailedChild startJailedHere(const LaunchSpec& spec, const std::vector<int>& cgroupProcs, bool cloneParent,
+                            int logFd = -1);
+// The log a launched process writes to: appended, created 0600, never through a symlink.
+UniqueFd openLaunchLog(const std::string& path);
+const char* launchStepName(int step);
+
+// P1 and P2 here, P3-P5 here or in the backend; a failed child is reaped and its cgroup removed.
+LaunchedProcess launchJailed(const LaunchSpec& spec, const Logger& log, LaunchBackend* backend = nullptr);
 
 }  // namespace kata::vmmd

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "ipc/peer_creds.h"
 #include "kata-vmmd/hardening.h"
+#include "kata-vmmd/jail_launcher.h"
 #include "kata-vmmd/policy.h"
 #include "kata-vmmd/rpc_server.h"
 #include "kata-vmmd/sandbox_manager.h"
@@ -67,6 +68,17 @@ int main(int argc, char** argv) {
     kata::makeDirs(stateDir, 0711);
     kata::vmmd::checkSecureDir(stateDir);
 
+    // The launcher process, forked first: one thread, all privileges, no descriptors of the event
+    // loop yet. It keeps only what the child steps of a launch need and no seccomp filter; the
+    // daemon then drops those capabilities and hardens itself without QEMU's calls
+    // (docs/vmmd-security.md).
+    kata::vmmd::JailLauncherOptions launcherOptions;
+    launcherOptions.programs = {policy.qemuBinary};
+    if (!policy.virtiofsd.empty()) launcherOptions.programs.push_back(policy.virtiofsd);
+    launcherOptions.capabilities = kata::vmmd::launcherRequiredCapabilities();
+    launcherOptions.optionalCapabilities = kata::vmmd::launcherCapabilities();
+    auto launcher = kata::vmmd::JailLauncher::spawn(launcherOptions, log);
+
     kj::UnixEventPort::captureSignal(SIGTERM);
     kj::UnixEventPort::captureSignal(SIGINT);
     auto io = kj::setupAsyncIo();
@@ -76,6 +88,7 @@ int main(int argc, char** argv) {
     mo.policy = policy;
     mo.cgroupRoot = cgroupRoot;
     mo.cgroupParent = cgroupParent;
+    mo.launcher = launcher.get();
     kata::vmmd::SandboxManager manager(mo, log);
     manager.recover();
     kata::UniqueFd listenFd = kata::ipc::listenUnix(socketPath, policy.socketMode,

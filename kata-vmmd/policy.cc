@@ -195,7 +195,17 @@ Policy parsePolicy(const std::string& text, const std::string& origin) {
 
   if (auto it = top.find("vm"); it != top.end()) {
     const Table& t = asTable(it->second, origin, "vm");
-    checkKeys(t, {"qemu_binary", "accel", "qemu_uid", "qemu_gid"}, origin, "vm");
+    checkKeys(t, {"qemu_binary", "accel", "qemu_uid", "qemu_gid", "virtiofsd"}, origin, "vm");
+    if (auto v = t.find("virtiofsd"); v != t.end()) {
+      p.virtiofsd = asString(v->second, origin, "vm.virtiofsd");
+      if (!p.virtiofsd.empty()) {
+        try {
+          security::validateAbsolutePath(p.virtiofsd, "vm.virtiofsd");
+        } catch (const Error& e) {
+          bad(origin, "vm.virtiofsd", e.what());
+        }
+      }
+    }
     if (auto v = t.find("qemu_binary"); v != t.end()) {
       p.qemuBinary = asString(v->second, origin, "vm.qemu_binary");
       try {
@@ -263,7 +273,14 @@ void checkSecureDir(const std::string& path) {
 
 void authorizeConnect(const Policy& policy, const CallerId& caller) {
   if (caller.isRoot() || policy.allowedUids.count(caller.uid) || policy.allowedGids.count(caller.gid)) return;
+  for (gid_t g : caller.groups)
+    if (policy.allowedGids.count(g)) return;
+  std::string groups;
+  for (size_t i = 0; i < caller.groups.size() && i < 16; ++i) groups += (i ? "," : "") + std::to_string(caller.groups[i]);
+  if (caller.groups.size() > 16) groups += ",...";
   fail(ErrorKind::kPermissionDenied, "uid " + std::to_string(caller.uid) + " (gid " + std::to_string(caller.gid) +
+                                         (groups.empty() ? std::string(", no supplementary groups")
+                                                         : ", groups " + groups) +
                                          ") is not allowed to use kata-vmmd: ask the administrator to add it to "
                                          "[access] uids or gids in the daemon's policy file");
 }

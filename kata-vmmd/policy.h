@@ -27,7 +27,7 @@ struct Policy {
   std::optional<gid_t> socketGid;
 
   std::set<uid_t> allowedUids;  // root is always allowed
-  std::set<gid_t> allowedGids;  // the peer's primary gid (SO_PEERCRED)
+  std::set<gid_t> allowedGids;  // the peer's primary gid (SO_PEERCRED) or a supplementary one (SO_PEERGROUPS)
   Limits defaultLimits;
   std::map<uid_t, Limits> uidLimits;
 
@@ -41,6 +41,7 @@ struct Policy {
   std::string accel = "auto";
   uid_t qemuUid = 0;  // the identity QEMU runs as; 0 means "the sandbox owner's uid"
   gid_t qemuGid = 0;
+  std::string virtiofsd;  // virtiofsd binary for sandboxes that ask for virtio-fs; empty: none
 };
 
 // Parses and validates a policy document; kInvalidArgument naming the key and the file for anything
@@ -60,10 +61,13 @@ struct CallerId {
   uid_t uid = 0;
   gid_t gid = 0;
   pid_t pid = 0;
+  std::vector<gid_t> groups;  // supplementary groups (SO_PEERGROUPS at accept time)
   bool isRoot() const { return uid == 0; }
 };
 
-// May this caller use the daemon at all? kPermissionDenied with a message naming the uid otherwise.
+// May this caller use the daemon at all? Root, a uid in [access] uids, or a caller whose primary gid
+// or any supplementary group is in [access] gids. kPermissionDenied with a message naming the uid
+// and its groups otherwise.
 void authorizeConnect(const Policy& policy, const CallerId& caller);
 
 const Limits& limitsFor(const Policy& policy, uid_t uid);

@@ -264,6 +264,22 @@ class ArgvBuilder {
                                          ",mount_tag=" + d.mountTag});
   }
 
+  void device(const VirtioFsDevice& d) {
+    validateTag(d.mountTag, "virtio-fs tag");
+    validateFd(d.socketFd, "virtio-fs device " + d.id + " (its vhost-user connection to virtiofsd)");
+    if (d.queueSize < 64 || d.queueSize > 1024 || (d.queueSize & (d.queueSize - 1)))
+      invalid("virtio-fs device " + d.id + ": queue size " + std::to_string(d.queueSize) +
+              " must be a power of two in 64-1024");
+    // virtiofsd maps the guest's RAM: it must be a shared backend, never the anonymous default.
+    if (config_.memory.backend == MemorySpec::Backend::kPrivate)
+      invalid("virtio-fs device " + d.id + " needs guest memory in a shared backend (memfd or file)");
+    // A connected socket (fd= without server=on): QEMU is the vhost-user front end on a connection
+    // vmmd opened to virtiofsd's listening socket, so QEMU needs no path and no access to it.
+    add({"-chardev", "socket,id=char-" + d.id + ",fd=" + std::to_string(d.socketFd),
+         "-device", virtio("vhost-user-fs") + ",id=" + d.id + ",chardev=char-" + d.id + ",tag=" + d.mountTag +
+                        ",queue-size=" + std::to_string(d.queueSize)});
+  }
+
   void device(const NetDevice& d) {
     add({"-netdev", netdevTap(d), "-device", netDevice(d)});
   }
@@ -423,6 +439,10 @@ HotplugPlan planHotplug(const Device& device, const std::string& bus, const Arch
             plan.fds.push_back({"vhost-" + id, d.vhostFd});
             plan.deviceAdd["vhostfd"] = "vhost-" + id;
           }
+        } else if constexpr (std::is_same_v<T, VirtioFsDevice>) {
+          fail(ErrorKind::kNotSupported, "device " + id +
+                                             ": hot-plugging a virtio-fs share is not supported; add it when "
+                                             "the VM is created");
         } else if constexpr (std::is_same_v<T, FsShareDevice>) {
           fail(ErrorKind::kNotSupported, "device " + id +
                                              ": QEMU cannot hot-plug a 9p share (QMP has no fsdev_add); "

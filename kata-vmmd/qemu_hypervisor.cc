@@ -45,6 +45,27 @@ std::unique_ptr<QemuHypervisor> QemuHypervisor::adopt(VmConfig config, QemuDrive
     }
   }
   auto process = LaunchedProcess::adopt(adoption.pid, adoption.startTime, std::move(cgroup), vm->options_.procRoot);
+  // The VM's virtiofsd processes: kept with a live QEMU, killed when QEMU is gone (they would only
+  // wait for a front end that never comes back, inside a cgroup that must go).
+  for (const auto& [dev, helper] : adoption.virtiofsd) {
+    auto v = LaunchedProcess::adopt(helper.pid, helper.startTime, std::nullopt, vm->options_.procRoot);
+    if (!v) {
+      if (process)
+        vm->log_.warn("virtiofsd of device " + dev + " (pid " + std::to_string(helper.pid) +
+                      ") exited while kata-vmmd was not running: the guest's virtio-fs share no longer answers");
+      continue;
+    }
+    if (process) {
+      vm->virtiofsd_.emplace(dev, std::move(*v));
+      continue;
+    }
+    try {
+      v->signal(SIGKILL);
+      v->wait(deadlineIn(std::chrono::seconds(5)));
+    } catch (const Error& e) {
+      vm->log_.warn("could not end virtiofsd pid " + std::to_string(helper.pid) + " of a gone VM: " + e.what());
+    }
+  }
   if (!process) {
     // The VM is gone; its cgroup (if any) is empty now and must not outlive it.
     if (vm->options_.cgroup) {
@@ -78,11 +99,30 @@ QemuAdoption QemuHypervisor::adoption() const {
     a.startTime = process_->startTime();
   }
   for (const auto& [dev, h] : hotplugged_) a.hotplugSlots[dev] = h.slot;
+  for (const auto& [dev, p] : virtiofsd_) a.virtiofsd[dev] = HelperProcess{p.pid(), p.startTime()};
   return a;
 }
 
 void QemuHypervisor::release() {
   if (process_) process_->release();
+  for (auto& [_, p] : virtiofsd_) p.release();
+}
+
+void QemuHypervisor::stopVirtiofsd() {
+  for (auto& [dev, p] : virtiofsd_) {
+    ExitStatus ex = p.wait(deadlineIn(std::chrono::seconds(1)));
+    if (!ex.exited) {
+      log_.warn("virtiofsd of device " + dev + " did not exit with its QEMU; killing it");
+      try {
+        p.signal(SIGKILL);
+      } catch (const Error& e) {
+        log_.warn(std::string("could not kill virtiofsd: ") + e.what());
+      }
+      p.wait(deadlineIn(std::chrono::seconds(5)));
+    }
+    (void)::unlink(virtiofsdSocket(dev).c_str());
+  }
+  virtiofsd_.clear();
 }
 
 QemuConfig QemuHypervisor::buildQemuConfig(int qmpListenFd) const {
@@ -111,6 +151,28 @@ void QemuHypervisor::launch() {
   // vmmd owns the QMP socket (in the run dir, mode 0600, root's): QEMU gets only the listening fd.
   UniqueFd qmpListen = ipc::listenUnix(qmpPath(), 0600, static_cast<gid_t>(-1), 4);
   qemuConfig_ = buildQemuConfig(qmpListen.get());
+  // virtio-fs: vmmd listens on the run dir's socket, virtiofsd gets the listening fd, QEMU a
+  // connection vmmd opens now (it waits in the backlog until virtiofsd accepts it).
+  struct VirtioFsPlan {
+    std::string id, dir;
+    UniqueFd listen, connection;
+  };
+  std::vector<VirtioFsPlan> virtioFs;
+  for (Device& d : qemuConfig_.devices) {
+    auto* v = std::get_if<VirtioFsDevice>(&d);
+    if (!v) continue;
+    if (options_.virtiofsdBinary.empty())
+      fail(ErrorKind::kFailedPrecondition, "VM " + config_.id + " shares " + v->path +
+                                               " over virtio-fs, but no virtiofsd binary is configured");
+    security::validateAbsolutePath(v->path, "virtio-fs shared directory");
+    VirtioFsPlan plan{v->id, v->path, ipc::listenUnix(virtiofsdSocket(v->id), 0600, static_cast<gid_t>(-1), 1), {}};
+    // virtiofsd blocks in accept(); the daemon's sockets are non-blocking.
+    int flags = KATA_SYSCALL(::fcntl(plan.listen.get(), F_GETFL), "virtiofsd socket flags");
+    KATA_SYSCALL(::fcntl(plan.listen.get(), F_SETFL, flags & ~O_NONBLOCK), "virtiofsd socket flags");
+    plan.connection = ipc::connectUnix(virtiofsdSocket(v->id));
+    v->socketFd = plan.connection.get();
+    virtioFs.push_back(std::move(plan));
+  }
 
   LaunchSpec spec;
   spec.sandboxId = config_.id;
@@ -119,7 +181,7 @@ void QemuHypervisor::launch() {
   spec.passFds = {qmpListen.get()};
   for (int fd : {config_.kernel.kernelFd, config_.kernel.initrdFd})
     if (fd >= 0) spec.passFds.push_back(fd);
-  for (const Device& d : config_.devices) {
+  for (const Device& d : qemuConfig_.devices) {
     std::visit(
         [&](const auto& dev) {
           using T = std::decay_t<decltype(dev)>;
@@ -127,6 +189,8 @@ void QemuHypervisor::launch() {
             if (dev.listenFd >= 0) spec.passFds.push_back(dev.listenFd);
           } else if constexpr (std::is_same_v<T, VsockDevice>) {
             if (dev.vhostFd >= 0) spec.passFds.push_back(dev.vhostFd);
+          } else if constexpr (std::is_same_v<T, VirtioFsDevice>) {
+            spec.passFds.push_back(dev.socketFd);
           } else if constexpr (std::is_same_v<T, NetDevice>) {
             spec.passFds.insert(spec.passFds.end(), dev.tapFds.begin(), dev.tapFds.end());
             spec.passFds.insert(spec.passFds.end(), dev.vhostFds.begin(), dev.vhostFds.end());
@@ -139,13 +203,36 @@ void QemuHypervisor::launch() {
   spec.netnsFd = options_.netnsFd;
   spec.rlimits = options_.rlimits;
   log_.info(std::string("launching QEMU with accel=") + accelName(accel_));
-  process_.emplace(launchJailed(spec, log_));
+  process_.emplace(launchJailed(spec, log_, options_.launcher));
+  // QEMU waits in the vhost-user handshake for its virtiofsd: launched now, into QEMU's cgroup.
+  for (VirtioFsPlan& plan : virtioFs) {
+    VirtiofsdSpec vs;
+    vs.binary = options_.virtiofsdBinary;
+    vs.sandboxId = config_.id;
+    vs.deviceId = plan.id;
+    vs.sharedDir = plan.dir;
+    vs.listenFd = plan.listen.get();
+    vs.identity = options_.identity;
+    vs.logPath = config_.runDir + "/virtiofsd-" + plan.id + ".log";
+    vs.cgroup = process_->cgroup() ? &*process_->cgroup() : nullptr;
+    vs.launcher = options_.launcher;
+    try {
+      virtiofsd_.emplace(plan.id, launchVirtiofsd(vs, log_));
+    } catch (...) {
+      virtiofsd_.clear();  // kills the ones already started
+      process_.reset();    // kills and reaps QEMU, removes its cgroup
+      for (const auto& p : virtioFs) (void)::unlink(virtiofsdSocket(p.id).c_str());
+      (void)::unlink(qmpPath().c_str());
+      throw;
+    }
+  }
   QmpOptions qo;
   qo.timeout = options_.qmpTimeout;
   try {
     qmp_.emplace(QmpClient::connect(qmpPath(), deadlineIn(options_.qmpTimeout), qo));
   } catch (const Error& e) {
     bool exited = process_->wait(deadlineIn(std::chrono::milliseconds(200))).exited;
+    virtiofsd_.clear();  // before QEMU's cgroup goes
     process_.reset();  // kills and reaps it, removes its cgroup
     (void)::unlink(qmpPath().c_str());
     std::string tail = readFileIfExists(AT_FDCWD, spec.logPath, 1 << 16).value_or("");
@@ -199,6 +286,7 @@ ExitStatus QemuHypervisor::stop(Deadline deadline) {
   }
   qmp_.reset();
   if (ex.exited) {
+    stopVirtiofsd();     // it shares QEMU's cgroup, which goes next
     process_->cleanup();
     (void)::unlink(qmpPath().c_str());  // nobody listens on it any more
   }

@@ -14,6 +14,7 @@
 #include "kata-vmmd/launcher.h"
 #include "kata-vmmd/qemu_config.h"
 #include "kata-vmmd/qmp_client.h"
+#include "kata-vmmd/virtiofsd.h"
 
 namespace kata::vmmd {
 
@@ -27,6 +28,17 @@ struct QemuDriverOptions {
   std::string procRoot = "/proc";  // where adopt() reads a process's start time
   bool startPaused = false;  // -S: launch() returns with the CPUs stopped; resume() starts them
   std::chrono::milliseconds qmpTimeout{10000};
+  // The virtiofsd for VirtioFsDevices (virtiofsd.h); empty: a VM with one is refused.
+  std::string virtiofsdBinary;
+  // Where QEMU and virtiofsd are started: the daemon's launcher process (jail_launcher.h), or this
+  // process when null (tools and tests that are not the hardened daemon).
+  LaunchBackend* launcher = nullptr;
+};
+
+// A process of the VM besides the hypervisor (a virtiofsd), as a registry records it.
+struct HelperProcess {
+  pid_t pid = -1;
+  uint64_t startTime = 0;
 };
 
 // What a restarted daemon knows about a QEMU an earlier one launched (from its registry).
@@ -37,6 +49,7 @@ struct QemuAdoption {
   // (emulated, VFIO) are re-attached faithfully: an adopted net/block device's backend stays in QEMU
   // after unplug.
   std::map<std::string, unsigned> hotplugSlots;
+  std::map<std::string, HelperProcess> virtiofsd;  // device id → its virtiofsd
 };
 
 class QemuHypervisor final : public Hypervisor {
@@ -45,7 +58,8 @@ class QemuHypervisor final : public Hypervisor {
   // Re-attaches the QEMU an earlier kata-vmmd launched with this config and these options: the
   // process by pidfd (pid and start time must both match, so a process that took a recycled pid is
   // never adopted), its cgroup (so stop() removes it), QMP by reconnecting to <runDir>/qmp.sock (QEMU
-  // keeps listening on it). nullptr when that process is gone. A live QEMU whose QMP does not answer
+  // keeps listening on it), and its virtiofsd processes (by pidfd, like QEMU). nullptr when QEMU is
+  // gone; a virtiofsd left without its QEMU is killed then. A live QEMU whose QMP does not answer
   // is still adopted: status() says kUnknown, control calls fail saying so, stop() kills it.
   static std::unique_ptr<QemuHypervisor> adopt(VmConfig config, QemuDriverOptions options, std::unique_ptr<Arch> arch,
                                                Logger log, const QemuAdoption& adoption);
@@ -86,7 +100,12 @@ class QemuHypervisor final : public Hypervisor {
 
   QemuConfig buildQemuConfig(int qmpListenFd) const;
   std::string qmpPath() const { return config_.runDir + "/qmp.sock"; }
+  std::string virtiofsdSocket(const std::string& deviceId) const {
+    return config_.runDir + "/virtiofsd-" + deviceId + ".sock";
+  }
   unsigned takeFreeSlot(const std::string& deviceId) const;
+  // After QEMU exited: virtiofsd ends when its vhost-user connection closes; it is killed if not.
+  void stopVirtiofsd();
 
   VmConfig config_;
   QemuDriverOptions options_;
@@ -94,7 +113,8 @@ class QemuHypervisor final : public Hypervisor {
   Logger log_;
   Accel accel_ = Accel::kTcg;
   QemuConfig qemuConfig_;
-  std::optional<LaunchedProcess> process_;
+  std::optional<LaunchedProcess> process_;  // QEMU; owns the VM's cgroup
+  std::map<std::string, LaunchedProcess> virtiofsd_;  // by device id; after process_: gone before the cgroup
   std::optional<QmpClient> qmp_;
   std::map<std::string, Hotplugged> hotplugged_;
 };

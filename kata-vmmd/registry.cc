@@ -47,6 +47,9 @@ std::string recordToJson(const SandboxRecord& r) {
       {"vcpus", r.vcpus},
       {"memoryMiB", r.memoryMiB},
       {"hotplugSlots", r.hotplugSlots},
+      {"sharedFs", r.sharedFs},
+      {"virtiofsdPid", r.virtiofsdPid},
+      {"virtiofsdStartTime", r.virtiofsdStartTime},
       {"stopped", r.stopped},
       {"stopReason", r.stopReason},
       {"createdAt", r.createdAt},
@@ -81,6 +84,12 @@ SandboxRecord recordFromJson(const std::string& text) {
   r.hotplugSlots = field<uint32_t>(j, "hotplugSlots");
   if (r.hotplugSlots > kMaxHotplugSlots)
     fail(ErrorKind::kInvalidArgument, "sandbox record " + r.id + " has more than " + std::to_string(kMaxHotplugSlots) + " hot-plug slots");
+  // Records written before virtio-fs existed have none of these: a 9p share, no virtiofsd.
+  if (j.contains("sharedFs")) r.sharedFs = field<std::string>(j, "sharedFs");
+  if (r.sharedFs != "virtio-9p" && r.sharedFs != "virtio-fs")
+    fail(ErrorKind::kInvalidArgument, "sandbox record " + r.id + " has an unknown sharedFs \"" + r.sharedFs.substr(0, 32) + "\"");
+  if (j.contains("virtiofsdPid")) r.virtiofsdPid = field<pid_t>(j, "virtiofsdPid");
+  if (j.contains("virtiofsdStartTime")) r.virtiofsdStartTime = field<uint64_t>(j, "virtiofsdStartTime");
   r.stopped = field<bool>(j, "stopped");
   r.stopReason = field<std::string>(j, "stopReason");
   r.createdAt = field<std::string>(j, "createdAt");

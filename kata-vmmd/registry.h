@@ -33,6 +33,9 @@ struct SandboxRecord {
   uint32_t vcpus = 0;
   uint64_t memoryMiB = 0;
   uint32_t hotplugSlots = 0;  // free PCIe root ports the VM was created with
+  std::string sharedFs = "virtio-9p";  // how the share root reaches the guest: "virtio-9p" | "virtio-fs"
+  pid_t virtiofsdPid = -1;             // virtio-fs: its virtiofsd (-1: none, or stopped)
+  uint64_t virtiofsdStartTime = 0;
   bool stopped = false;
   std::string stopReason;
   std::string createdAt;       // RFC 3339

@@ -32,6 +32,8 @@ CreateRequest decodeVmSpec(ipc::vmmd::VmSpec::Reader spec) {
   r.kernelCmdline = decodeText(spec.getKernelCmdline(), kMaxCmdlineBytes, "kernel command line");
   r.startPaused = spec.getStartPaused();
   r.hotplugSlots = spec.getHotplugSlots();
+  r.sharedFs = decodeText(spec.getSharedFs(), 16, "sharedFs");
+  if (r.sharedFs.empty()) r.sharedFs = "virtio-9p";
   validateCreateRequest(r);
   return r;
 }

@@ -11,23 +11,30 @@
 #include "ipc/vmmd_client.h"
 #include "kata-vmmd/rpc_decode.h"
 #include "kata-vmmd/validation.h"
+#include "kata-vmmd/vm_worker.h"
 
 namespace kata::vmmd {
 namespace {
 
 namespace api = ipc::vmmd;
 
-kj::Exception toKj(const Error& e) {
-  return kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
-                       kj::str(ipc::errorKindTag(e.kind()), ": ", e.what()));
-}
+kj::Exception toKj(const Error& e) { return rpcException(e); }
 
 // Runs a handler, turning a kata::Error (or anything else) into a clear RPC error for this call only.
+// The handler either returns nothing (answered at once) or a promise (the work runs on the VM's
+// worker thread, sandbox_manager.h); a promise's failure already carries its kind.
 template <typename F>
 kj::Promise<void> guarded(const Logger& log, const char* method, F&& f) {
   try {
-    f();
-    return kj::READY_NOW;
+    if constexpr (std::is_void_v<decltype(f())>) {
+      f();
+      return kj::READY_NOW;
+    } else {
+      return f().catch_([log, method](kj::Exception&& e) -> kj::Promise<void> {
+        log.info(std::string(method) + " failed: " + e.getDescription().cStr());
+        return kj::mv(e);
+      });
+    }
   } catch (const Error& e) {
     log.info(std::string(method) + " failed: " + e.what());
     return toKj(e);
@@ -75,30 +82,35 @@ class VmImpl final : public api::Vm::Server {
     return guarded(log_, "info", [&] { fill(ctx.getResults().initInfo(), m_.info(caller_, id_)); });
   }
   kj::Promise<void> start(StartContext) override {
-    return guarded(log_, "start", [&] { m_.start(caller_, id_); });
+    return guarded(log_, "start", [&] { return m_.start(caller_, id_); });
   }
   kj::Promise<void> stop(StopContext ctx) override {
     return guarded(log_, "stop", [&] {
-      fill(ctx.getResults().initInfo(), m_.stop(caller_, id_, timeoutOf(ctx.getParams().getTimeoutMs())));
+      return m_.stop(caller_, id_, timeoutOf(ctx.getParams().getTimeoutMs())).then([ctx](SandboxInfo i) mutable {
+        fill(ctx.getResults().initInfo(), i);
+      });
     });
   }
   kj::Promise<void> pause(PauseContext) override {
-    return guarded(log_, "pause", [&] { m_.pause(caller_, id_); });
+    return guarded(log_, "pause", [&] { return m_.pause(caller_, id_); });
   }
   kj::Promise<void> resume(ResumeContext) override {
-    return guarded(log_, "resume", [&] { m_.resume(caller_, id_); });
+    return guarded(log_, "resume", [&] { return m_.resume(caller_, id_); });
   }
   kj::Promise<void> status(StatusContext ctx) override {
-    return guarded(log_, "status", [&] { fill(ctx.getResults().initInfo(), m_.status(caller_, id_)); });
+    return guarded(log_, "status", [&] {
+      return m_.status(caller_, id_).then([ctx](SandboxInfo i) mutable { fill(ctx.getResults().initInfo(), i); });
+    });
   }
   kj::Promise<void> stats(StatsContext ctx) override {
     return guarded(log_, "stats", [&] {
-      VmStats s = m_.stats(caller_, id_);
-      auto b = ctx.getResults().initStats();
-      b.setMemoryBaseBytes(s.memoryBaseBytes);
-      b.setMemoryPluggedBytes(s.memoryPluggedBytes);
-      b.setBalloonActualBytes(s.balloonActualBytes.value_or(0));
-      b.setVcpus(s.vcpus);
+      return m_.stats(caller_, id_).then([ctx](VmStats s) mutable {
+        auto b = ctx.getResults().initStats();
+        b.setMemoryBaseBytes(s.memoryBaseBytes);
+        b.setMemoryPluggedBytes(s.memoryPluggedBytes);
+        b.setBalloonActualBytes(s.balloonActualBytes.value_or(0));
+        b.setVcpus(s.vcpus);
+      });
     });
   }
   kj::Promise<void> hotplug(HotplugContext ctx) override {
@@ -112,21 +124,21 @@ class VmImpl final : public api::Vm::Server {
         return toKj(e);
       }
       return device.getBlock().getFile().getFd().then([this, decoded](kj::Maybe<int> fd) mutable -> kj::Promise<void> {
-        return guarded(log_, "hotplug", [&] {
+        return guarded(log_, "hotplug", [&]() -> kj::Promise<void> {
           KJ_IF_MAYBE(n, fd) {
             std::get<BlockDevice>(decoded).fd = *n;
-            m_.hotplug(caller_, id_, decoded);
+            return m_.hotplug(caller_, id_, decoded);  // takes its own copy of the descriptor
           }
-          else fail(ErrorKind::kInvalidArgument, "hotplug " + deviceId(decoded) + ": no file descriptor was passed");
+          fail(ErrorKind::kInvalidArgument, "hotplug " + deviceId(decoded) + ": no file descriptor was passed");
         });
       });
     }
-    return guarded(log_, "hotplug", [&] { m_.hotplug(caller_, id_, decodeDevice(device)); });
+    return guarded(log_, "hotplug", [&] { return m_.hotplug(caller_, id_, decodeDevice(device)); });
   }
   kj::Promise<void> unplug(UnplugContext ctx) override {
     return guarded(log_, "unplug", [&] {
       std::string dev = decodeText(ctx.getParams().getDeviceId(), 32, "device id");
-      m_.unplug(caller_, id_, dev, timeoutOf(ctx.getParams().getTimeoutMs()));
+      return m_.unplug(caller_, id_, dev, timeoutOf(ctx.getParams().getTimeoutMs()));
     });
   }
   kj::Promise<void> shareDirectory(ShareDirectoryContext ctx) override {
@@ -160,7 +172,7 @@ class VmImpl final : public api::Vm::Server {
     return guarded(log_, "console", [&] { ctx.getResults().setLog(kj::heap<ipc::FdHolder>(m_.console(caller_, id_))); });
   }
   kj::Promise<void> destroy(DestroyContext ctx) override {
-    return guarded(log_, "destroy", [&] { m_.destroy(caller_, id_, timeoutOf(ctx.getParams().getTimeoutMs())); });
+    return guarded(log_, "destroy", [&] { return m_.destroy(caller_, id_, timeoutOf(ctx.getParams().getTimeoutMs())); });
   }
 
  private:
@@ -179,6 +191,8 @@ class VmmdImpl final : public api::Vmmd::Server {
     c.setUid(caller_.uid);
     c.setGid(caller_.gid);
     c.setPid(caller_.pid);
+    auto groups = c.initGroups(static_cast<unsigned>(caller_.groups.size()));
+    for (unsigned i = 0; i < caller_.groups.size(); ++i) groups.set(i, caller_.groups[i]);
     return kj::READY_NOW;
   }
 
@@ -215,16 +229,14 @@ class VmmdImpl final : public api::Vmmd::Server {
             reqPtr->kernel = dupFd(fds.first, hasKernel, "guest kernel");
             reqPtr->initrd = dupFd(fds.second, hasInitrd, "guest initrd");
             std::string id = reqPtr->sandboxId;
-            SandboxInfo info = m_.create(caller_, std::move(*reqPtr));
-            auto results = ctx.getResults();
-            fill(results.initInfo(), info);
-            results.setVm(kj::heap<VmImpl>(m_, caller_, id, log_.with("sandbox", id)));
-            try {
-              results.setAgentChannel(kj::heap<ipc::FdHolder>(m_.agentChannel(caller_, id)));
-              results.setConsole(kj::heap<ipc::FdHolder>(m_.console(caller_, id)));
-            } catch (const Error& e) {
-              log_.with("sandbox", id).warn(std::string("created, but could not open its channels: ") + e.what());
-            }
+            return m_.create(caller_, std::move(*reqPtr)).then([this, ctx, id](CreatedSandbox created) mutable {
+              auto results = ctx.getResults();
+              fill(results.initInfo(), created.info);
+              results.setVm(kj::heap<VmImpl>(m_, caller_, id, log_.with("sandbox", id)));
+              if (created.agentChannel.valid())
+                results.setAgentChannel(kj::heap<ipc::FdHolder>(std::move(created.agentChannel)));
+              if (created.console.valid()) results.setConsole(kj::heap<ipc::FdHolder>(std::move(created.console)));
+            });
           });
         })
         .attach(kj::mv(shared));
@@ -303,7 +315,7 @@ struct RpcServer::State final : public kj::TaskSet::ErrorHandler {
       log.warn(std::string("dropping a connection without credentials: ") + e.what());
       return;
     }
-    CallerId caller{creds.uid, creds.gid, creds.pid};
+    CallerId caller{creds.uid, creds.gid, creds.pid, std::move(creds.groups)};
     capnp::Capability::Client bootstrap = nullptr;
     try {
       authorizeConnect(manager.policy(), caller);

@@ -3,7 +3,8 @@
 // (ipc/vmmd.capnp Vmmd) bound to that identity. Every method translates to SandboxManager calls;
 // errors go back as "<kind>: <message>" (ipc/vmmd_client.h turns them into kata::Error again).
 //
-// One event loop thread serves everyone. A malformed or oversized message ends only that
+// One event loop thread serves everyone; calls that wait on a hypervisor run on that VM's worker
+// thread (sandbox_manager.h), so a slow VM delays only calls to itself. A malformed or oversized message ends only that
 // connection (Cap'n Proto's reader limits: rpc_decode.h); a failing call fails only that call.
 #pragma once
 

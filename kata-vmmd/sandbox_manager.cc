@@ -8,8 +8,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 
 #include "common/error.h"
 #include "common/fs.h"
@@ -31,6 +35,42 @@ void makeDir(const std::string& path, mode_t mode) {
   KATA_SYSCALL(::chmod(path.c_str(), mode), path);
 }
 
+// A continuation on the event loop that may throw kata::Error: kj would turn it into an untyped
+// "std::exception: ..."; the client must get the kind ("<kind>: <message>").
+template <typename F>
+auto typedErrors(F&& f) {
+  return [f = kj::fwd<F>(f)](auto&&... args) mutable {
+    try {
+      return f(kj::fwd<decltype(args)>(args)...);
+    } catch (const Error& e) {
+      throw rpcException(e);
+    }
+  };
+}
+
+std::vector<std::string> hotplugEntries(const QemuAdoption& a) {
+  std::vector<std::string> out;
+  for (const auto& [dev, slot] : a.hotplugSlots) out.push_back(dev + "@" + std::to_string(slot));
+  return out;
+}
+
+// Connects to the agent socket without blocking: a hypervisor that stopped accepting (hung, or
+// SIGSTOPped) fills the socket's backlog, and a blocking connect would then wait forever.
+UniqueFd connectAgent(const std::string& path, const std::string& id) {
+  ipc::UnixAddress addr = ipc::unixAddress(path);  // a long path is reached through its directory
+  UniqueFd fd(KATA_SYSCALL(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), "agent channel socket"));
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr.addr), sizeof addr.addr) != 0) {
+    if (errno == EAGAIN)
+      fail(ErrorKind::kFailedPrecondition, "the agent channel of sandbox " + id +
+                                               " accepts no more connections (its hypervisor does not accept them: "
+                                               "hung or stopped?); close unused channels or try again");
+    throwSysError(errno, "connect to the agent channel of sandbox " + id);
+  }
+  int flags = KATA_SYSCALL(::fcntl(fd.get(), F_GETFL), "agent channel flags");
+  KATA_SYSCALL(::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK), "agent channel flags");
+  return fd;
+}
+
 
 }  // namespace
 
@@ -46,6 +86,9 @@ void validateCreateRequest(const CreateRequest& req) {
                                           std::to_string(kMaxHotplugSlots));
   if (!req.accel.empty()) (void)parseAccel(req.accel);
   validateText(req.kernelCmdline, kMaxCmdlineBytes, "kernel command line");
+  if (req.sharedFs != "virtio-9p" && req.sharedFs != "virtio-fs")
+    fail(ErrorKind::kInvalidArgument, "sharedFs " + security::quoteForMessage(req.sharedFs) +
+                                          " is not \"virtio-9p\" or \"virtio-fs\"");
 }
 
 const char* sandboxStateName(SandboxState state) {
@@ -59,6 +102,18 @@ const char* sandboxStateName(SandboxState state) {
   return "unknown";
 }
 
+struct SandboxManager::Launched {
+  pid_t pid = -1;
+  uint64_t startTime = 0;
+  HelperProcess virtiofsd;
+  UniqueFd agentChannel;
+  UniqueFd console;
+};
+
+void SandboxManager::TaskErrors::taskFailed(kj::Exception&& e) {
+  log.error(std::string("internal: detached sandbox bookkeeping failed: ") + e.getDescription().cStr());
+}
+
 SandboxManager::SandboxManager(ManagerOptions options, Logger log)
     : options_(std::move(options)), log_(std::move(log)), registry_((makeDirs(options_.stateDir, 0711),
                                                                     options_.stateDir + "/sandboxes")) {
@@ -70,8 +125,44 @@ SandboxManager::SandboxManager(ManagerOptions options, Logger log)
 }
 
 SandboxManager::~SandboxManager() {
-  for (auto& [_, s] : sandboxes_)
-    if (s.vm) s.vm->release();
+  // Jobs in flight finish first (their deadlines bound them); then the VMs are let go, running.
+  for (auto& [_, s] : sandboxes_) {
+    if (!s.runner) continue;
+    s.runner->worker.join();
+    if (s.runner->vm) s.runner->vm->release();
+  }
+}
+
+template <typename T>
+kj::Promise<T> SandboxManager::detach(kj::Promise<T> work) {
+  // The caller's promise is a void one plus a slot for the value: a fulfiller of a T holding
+  // descriptors trips g++ 12's maybe-uninitialized inside kj's result type.
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  auto fulfiller = std::make_shared<kj::Own<kj::PromiseFulfiller<void>>>(kj::mv(paf.fulfiller));
+  if constexpr (std::is_void_v<T>) {
+    tasks_.add(work.then([fulfiller]() { (*fulfiller)->fulfill(); },
+                         [fulfiller](kj::Exception&& e) { (*fulfiller)->reject(kj::mv(e)); }));
+    return kj::mv(paf.promise);
+  } else {
+    auto slot = std::make_shared<std::optional<T>>();
+    tasks_.add(work.then(
+        [fulfiller, slot](T value) {
+          slot->emplace(kj::mv(value));
+          (*fulfiller)->fulfill();
+        },
+        [fulfiller](kj::Exception&& e) { (*fulfiller)->reject(kj::mv(e)); }));
+    return paf.promise.then([slot]() -> T { return kj::mv(**slot); });
+  }
+}
+
+template <typename T, typename Job>
+kj::Promise<T> SandboxManager::onVm(Sandbox& s, Job&& job) {
+  VmRunner* runner = s.runner.get();
+  std::string id = s.record.id;
+  return runner->worker.run<T>([runner, id, job = kj::fwd<Job>(job)]() mutable -> T {
+    if (!runner->vm) fail(ErrorKind::kFailedPrecondition, "sandbox " + id + " is not running (it was stopped)");
+    return job(runner->vm);
+  });
 }
 
 VmConfig SandboxManager::vmConfig(const SandboxRecord& r) const {
@@ -85,8 +176,14 @@ VmConfig SandboxManager::vmConfig(const SandboxRecord& r) const {
   // The agent channel: vmmd listens (create() fills in the fd), QEMU accepts the guest's port on it.
   // The port name is the one kata-agent looks for by default (agent/main.cc, docs/guest.md).
   c.devices.push_back(SerialPortDevice{"agent", "agent.channel.0", "", -1});
-  // The share root, attached at boot; shareDirectory mounts below it while the VM runs.
-  c.devices.push_back(FsShareDevice{"share", r.shareDir, "kataShared", FsShareDevice::SecurityModel::kNone, false});
+  // The share root, attached at boot; shareDirectory mounts below it while the VM runs. Over
+  // virtio-fs its virtiofsd maps the guest's RAM, which therefore lives in a shared memfd.
+  if (r.sharedFs == "virtio-fs") {
+    c.memory.backend = MemorySpec::Backend::kMemfd;
+    c.devices.push_back(VirtioFsDevice{"share", r.shareDir, "kataShared", -1, 1024});
+  } else {
+    c.devices.push_back(FsShareDevice{"share", r.shareDir, "kataShared", FsShareDevice::SecurityModel::kNone, false});
+  }
   return c;
 }
 
@@ -99,6 +196,8 @@ QemuDriverOptions SandboxManager::driverOptions(const SandboxRecord& r) const {
   o.identity.gid = p.qemuUid ? p.qemuGid : (r.ownerUid ? r.ownerGid : 65534);
   if (cgroupLayout_) o.cgroup = CgroupSpec{*cgroupLayout_, options_.cgroupParent, options_.cgroupLimits};
   o.procRoot = options_.procRoot;
+  o.virtiofsdBinary = options_.policy.virtiofsd;
+  o.launcher = options_.launcher;
   return o;
 }
 
@@ -107,6 +206,7 @@ void SandboxManager::recover() {
     Sandbox s;
     s.record = rec;
     s.adopted = true;
+    s.runner = std::make_unique<VmRunner>(rec.id);  // its thread starts with the first job, after hardening
     Logger log = logFor(rec.id);
     if (rec.stopped) {
       sandboxes_.emplace(rec.id, std::move(s));
@@ -115,6 +215,7 @@ void SandboxManager::recover() {
     QemuAdoption adoption;
     adoption.pid = rec.pid;
     adoption.startTime = rec.startTime;
+    if (rec.virtiofsdPid > 0) adoption.virtiofsd["share"] = HelperProcess{rec.virtiofsdPid, rec.virtiofsdStartTime};
     for (const auto& entry : rec.hotplugged) {
       auto at = entry.rfind('@');
       if (at == std::string::npos || at + 1 >= entry.size() || entry.size() - at > 3 ||
@@ -125,19 +226,19 @@ void SandboxManager::recover() {
       adoption.hotplugSlots[entry.substr(0, at)] = static_cast<unsigned>(std::stoul(entry.substr(at + 1)));
     }
     try {
-      s.vm = QemuHypervisor::adopt(vmConfig(rec), driverOptions(rec), hostArch(), log, adoption);
+      s.runner->vm = QemuHypervisor::adopt(vmConfig(rec), driverOptions(rec), hostArch(), log, adoption);
     } catch (const Error& e) {
       log.error("could not re-attach VM process " + std::to_string(rec.pid) + ": " + e.what());
     }
     auto [it, _] = sandboxes_.emplace(rec.id, std::move(s));
     Sandbox& sb = it->second;
-    if (!sb.vm) {
+    if (!sb.runner->vm) {
       log.warn("VM process " + std::to_string(rec.pid) + " is gone or cannot be re-attached: marking it stopped");
       markStopped(sb, "the hypervisor exited while kata-vmmd was not running");
       continue;
     }
     try {
-      VmStatus st = sb.vm->status();
+      VmStatus st = sb.runner->vm->status();  // no worker thread yet: this thread is the only one
       sb.created = st.state == VmState::kNotStarted;
       log.info("re-adopted VM process " + std::to_string(rec.pid) + " (" + st.detail + ")");
     } catch (const Error& e) {
@@ -149,6 +250,8 @@ void SandboxManager::recover() {
 Accel SandboxManager::resolvedAccel(const std::string& requested) {
   Accel a = parseAccel(requested.empty() ? options_.policy.accel : requested);
   if (a != Accel::kAuto) return a == Accel::kKvm ? resolveAccel(a, log_) : a;
+  // One probe for the daemon's life; a create that arrives meanwhile waits for its verdict.
+  std::lock_guard<std::mutex> lock(accelMu_);
   if (!autoAccel_) autoAccel_ = resolveAccel(Accel::kAuto, log_);
   return *autoAccel_;
 }
@@ -167,38 +270,15 @@ Usage SandboxManager::usageOf(uid_t uid) {
   return u;
 }
 
-SandboxInfo SandboxManager::create(const CallerId& caller, CreateRequest req) {
-  validateCreateRequest(req);
-  if (!req.kernel && (req.initrd || !req.kernelCmdline.empty()))
-    fail(ErrorKind::kInvalidArgument, "an initrd or kernel command line needs a kernel: pass the kernel's descriptor too");
-  if (sandboxes_.count(req.sandboxId)) {
-    // Another uid's sandbox must stay invisible, yet the id is taken: say so without naming the owner.
-    fail(ErrorKind::kAlreadyExists, "sandbox with given ID already exists: " + req.sandboxId);
-  }
-  authorizeCreate(options_.policy, caller, usageOf(caller.uid), req.vcpus, req.memoryMiB);
-  Accel accel = resolvedAccel(req.accel);
-
-  const std::string& id = req.sandboxId;
+// On the sandbox's worker: everything of a launch that touches the host, undone if it fails.
+SandboxManager::Launched SandboxManager::launch(const SandboxRecord& r, QemuDriverOptions opts, CreateRequest req,
+                                                std::unique_ptr<QemuHypervisor>& vm) {
+  const std::string& id = r.id;
   Logger log = logFor(id);
-  Sandbox s;
-  SandboxRecord& r = s.record;
-  r.id = id;
-  r.ownerUid = caller.uid;
-  r.ownerGid = caller.gid;
-  r.runDir = options_.stateDir + "/vms/" + id;
-  r.shareDir = options_.stateDir + "/shares/" + id;
-  r.qmpSocket = r.runDir + "/qmp.sock";
-  r.agentSocket = r.runDir + "/agent.sock";
-  r.consoleLog = r.runDir + "/console.log";
-  r.vcpus = req.vcpus;
-  r.memoryMiB = req.memoryMiB;
-  r.hotplugSlots = req.hotplugSlots;
-  r.createdAt = rfc3339Nano(std::chrono::system_clock::now());
-
-  QemuDriverOptions opts = driverOptions(r);
-  opts.startPaused = req.startPaused || !req.kernel;  // without a kernel there is nothing to run yet
   const security::IdentitySpec identity = opts.identity;
+  Launched out;
   try {
+    Accel accel = resolvedAccel(req.accel);
     if (::mkdir(r.runDir.c_str(), 0711) != 0) {
       if (errno == EEXIST)
         fail(ErrorKind::kAlreadyExists, "run directory " + r.runDir + " of sandbox " + id +
@@ -219,48 +299,142 @@ SandboxInfo SandboxManager::create(const CallerId& caller, CreateRequest req) {
     config.kernel.initrdFd = req.initrd.get();
     UniqueFd agentListen = ipc::listenUnix(r.agentSocket, 0600, static_cast<gid_t>(-1), 4);
     std::get<SerialPortDevice>(config.devices.front()).listenFd = agentListen.get();
-    s.created = opts.startPaused;
-    s.vm = std::make_unique<QemuHypervisor>(std::move(config), std::move(opts), hostArch(), log);
-    s.vm->launch();
-    QemuAdoption a = s.vm->adoption();
-    r.pid = a.pid;
-    r.startTime = a.startTime;
-    if (!r.startTime) fail(ErrorKind::kSystem, "QEMU of " + id + " exited right after it started (see " + r.runDir + "/qemu.log)");
-    registry_.save(r);
+    vm = std::make_unique<QemuHypervisor>(std::move(config), std::move(opts), hostArch(), log);
+    vm->launch();
+    QemuAdoption a = vm->adoption();
+    out.pid = a.pid;
+    out.startTime = a.startTime;
+    if (auto v = a.virtiofsd.find("share"); v != a.virtiofsd.end()) out.virtiofsd = v->second;
+    if (!out.startTime) fail(ErrorKind::kSystem, "QEMU of " + id + " exited right after it started (see " + r.runDir + "/qemu.log)");
   } catch (...) {
-    s.vm.reset();  // kills and reaps a half-started QEMU, removes its cgroup
+    vm.reset();  // kills and reaps a half-started QEMU, removes its cgroup
     removeTree(AT_FDCWD, r.runDir);
     if (::rmdir(r.shareDir.c_str()) != 0 && errno != ENOENT) log.warn("could not remove " + r.shareDir);
     throw;
   }
-  log.info("created sandbox for uid " + std::to_string(caller.uid) + ", QEMU pid " + std::to_string(r.pid));
-  auto [it, _] = sandboxes_.emplace(id, std::move(s));
-  return describe(it->second, false);
+  // The channels createVm hands back; a failure here does not undo a running VM.
+  try {
+    out.agentChannel = connectAgent(r.agentSocket, id);
+    out.console = UniqueFd(KATA_SYSCALL(::open(r.consoleLog.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW), r.consoleLog));
+  } catch (const Error& e) {
+    log.warn(std::string("created, but could not open its channels: ") + e.what());
+  }
+  return out;
+}
+
+kj::Promise<CreatedSandbox> SandboxManager::create(const CallerId& caller, CreateRequest req) {
+  validateCreateRequest(req);
+  if (!req.kernel && (req.initrd || !req.kernelCmdline.empty()))
+    fail(ErrorKind::kInvalidArgument, "an initrd or kernel command line needs a kernel: pass the kernel's descriptor too");
+  if (sandboxes_.count(req.sandboxId)) {
+    // Another uid's sandbox must stay invisible, yet the id is taken: say so without naming the owner.
+    fail(ErrorKind::kAlreadyExists, "sandbox with given ID already exists: " + req.sandboxId);
+  }
+  if (req.sharedFs == "virtio-fs" && options_.policy.virtiofsd.empty())
+    fail(ErrorKind::kFailedPrecondition,
+         "sandbox " + req.sandboxId + " asks for virtio-fs, but this kata-vmmd has no virtiofsd: its policy's "
+         "[vm] virtiofsd is empty (the administrator sets it to the virtiofsd binary), or ask for virtio-9p");
+  // Counts the sandboxes still being created too, so parallel creates cannot pass a limit together.
+  authorizeCreate(options_.policy, caller, usageOf(caller.uid), req.vcpus, req.memoryMiB);
+
+  const std::string id = req.sandboxId;
+  Sandbox s;
+  SandboxRecord& r = s.record;
+  r.id = id;
+  r.ownerUid = caller.uid;
+  r.ownerGid = caller.gid;
+  r.runDir = options_.stateDir + "/vms/" + id;
+  r.shareDir = options_.stateDir + "/shares/" + id;
+  r.qmpSocket = r.runDir + "/qmp.sock";
+  r.agentSocket = r.runDir + "/agent.sock";
+  r.consoleLog = r.runDir + "/console.log";
+  r.vcpus = req.vcpus;
+  r.memoryMiB = req.memoryMiB;
+  r.hotplugSlots = req.hotplugSlots;
+  r.sharedFs = req.sharedFs;
+  r.createdAt = rfc3339Nano(std::chrono::system_clock::now());
+  QemuDriverOptions opts = driverOptions(r);
+  opts.startPaused = req.startPaused || !req.kernel;  // without a kernel there is nothing to run yet
+  s.created = opts.startPaused;
+  s.creating = true;
+  s.runner = std::make_unique<VmRunner>(id);
+  VmRunner* runner = s.runner.get();
+  SandboxRecord record = r;
+  sandboxes_.emplace(id, std::move(s));
+
+  auto job = [this, runner, record, opts = std::move(opts), req = std::move(req)]() mutable -> Launched {
+    return launch(record, std::move(opts), std::move(req), runner->vm);
+  };
+  auto done = runner->worker.run<Launched>(std::move(job))
+                  .then(
+                      [this, id, runner](Launched l) -> kj::Promise<CreatedSandbox> {
+                        Sandbox& sb = sandboxes_.at(id);  // a creating sandbox is removed only here
+                        sb.record.pid = l.pid;
+                        sb.record.startTime = l.startTime;
+                        sb.record.virtiofsdPid = l.virtiofsd.pid;
+                        sb.record.virtiofsdStartTime = l.virtiofsd.startTime;
+                        try {
+                          registry_.save(sb.record);
+                        } catch (const Error& e) {
+                          // Unrecorded, a restarted daemon would never find this VM: do not keep it.
+                          logFor(id).error(std::string("could not record the new sandbox, removing it: ") + e.what());
+                          kj::Exception failure = rpcException(e);
+                          SandboxRecord rec = sb.record;
+                          return runner->worker
+                              .run<void>([runner, rec] {
+                                runner->vm.reset();
+                                removeTree(AT_FDCWD, rec.runDir);
+                                (void)::rmdir(rec.shareDir.c_str());
+                              })
+                              .then([this, id, failure = kj::mv(failure)]() mutable -> kj::Promise<CreatedSandbox> {
+                                sandboxes_.erase(id);
+                                return kj::mv(failure);
+                              });
+                        }
+                        sb.creating = false;
+                        logFor(id).info("created sandbox for uid " + std::to_string(sb.record.ownerUid) + ", QEMU pid " +
+                                        std::to_string(l.pid));
+                        return CreatedSandbox{describe(sb), std::move(l.agentChannel), std::move(l.console)};
+                      },
+                      [this, id](kj::Exception&& e) -> kj::Promise<CreatedSandbox> {
+                        sandboxes_.erase(id);  // the job undid what it had done on the host
+                        return kj::mv(e);
+                      });
+  return detach(std::move(done));
 }
 
 SandboxManager::Sandbox& SandboxManager::find(const CallerId& caller, const std::string& id) {
   security::validateSandboxId(id);
   auto it = sandboxes_.find(id);
-  if (it == sandboxes_.end()) fail(ErrorKind::kNotFound, "sandbox " + id + " does not exist");
+  if (it == sandboxes_.end() || it->second.creating) fail(ErrorKind::kNotFound, "sandbox " + id + " does not exist");
   authorizeAccess(caller, it->second.record.ownerUid, id);
   refresh(it->second);
   return it->second;
 }
 
-void SandboxManager::refresh(Sandbox& s) {
-  if (s.record.stopped) return;
-  if (!s.vm) return;
-  ExitStatus st = s.vm->waitForExit(std::chrono::steady_clock::now());
-  if (st.exited)
-    markStopped(s, st.signal ? "the hypervisor was killed by signal " + std::to_string(st.signal)
-                             : "the hypervisor exited" + (st.code >= 0 ? " with status " + std::to_string(st.code) : ""));
+SandboxManager::Sandbox* SandboxManager::lookup(const std::string& id) {
+  auto it = sandboxes_.find(id);
+  return it == sandboxes_.end() || it->second.creating ? nullptr : &it->second;
 }
 
+void SandboxManager::refresh(Sandbox& s) {
+  if (s.record.stopped || s.creating || !s.runner) return;
+  // A call in flight owns the VM now, and will run into the exit itself.
+  if (!s.runner->worker.idle() || !s.runner->vm) return;
+  ExitStatus st = s.runner->vm->waitForExit(std::chrono::steady_clock::now());
+  if (!st.exited) return;
+  s.runner->vm.reset();  // an exited VM: its cgroup is removed with it
+  markStopped(s, st.signal ? "the hypervisor was killed by signal " + std::to_string(st.signal)
+                           : "the hypervisor exited" + (st.code >= 0 ? " with status " + std::to_string(st.code) : ""));
+}
+
+// The VM object is already gone (reset by the job that stopped it, or by refresh); this records it.
 void SandboxManager::markStopped(Sandbox& s, const std::string& reason) {
-  s.vm.reset();  // an exited VM: its cgroup is removed with it
   s.record.stopped = true;
   s.record.pid = -1;
   s.record.startTime = 0;
+  s.record.virtiofsdPid = -1;
+  s.record.virtiofsdStartTime = 0;
   s.record.stopReason = reason;
   s.record.hotplugged.clear();
   // The sockets belong to a process that is gone.
@@ -273,22 +447,14 @@ void SandboxManager::markStopped(Sandbox& s, const std::string& reason) {
   }
 }
 
-void SandboxManager::save(const Sandbox& s) {
-  SandboxRecord r = s.record;
-  if (s.vm) {
-    r.hotplugged.clear();
-    for (const auto& [dev, slot] : s.vm->adoption().hotplugSlots) r.hotplugged.push_back(dev + "@" + std::to_string(slot));
-  }
-  registry_.save(r);
-}
+void SandboxManager::save(const Sandbox& s) { registry_.save(s.record); }
 
-QemuHypervisor& SandboxManager::running(Sandbox& s) {
-  if (s.record.stopped || !s.vm)
+void SandboxManager::requireRunning(const Sandbox& s) const {
+  if (s.record.stopped)
     fail(ErrorKind::kFailedPrecondition, "sandbox " + s.record.id + " is not running (" + s.record.stopReason + ")");
-  return *s.vm;
 }
 
-SandboxInfo SandboxManager::describe(Sandbox& s, bool ask) {
+SandboxInfo SandboxManager::describe(const Sandbox& s) const {
   SandboxInfo i;
   i.id = s.record.id;
   i.ownerUid = s.record.ownerUid;
@@ -301,11 +467,13 @@ SandboxInfo SandboxManager::describe(Sandbox& s, bool ask) {
     i.detail = s.record.stopReason;
     return i;
   }
-  if (!ask) {
-    i.state = s.created ? SandboxState::kCreated : SandboxState::kRunning;
-    return i;
-  }
-  VmStatus st = s.vm->status();
+  i.state = s.created ? SandboxState::kCreated : SandboxState::kRunning;
+  return i;
+}
+
+SandboxInfo SandboxManager::describeStatus(Sandbox& s, const VmStatus& st) {
+  SandboxInfo i = describe(s);
+  if (s.record.stopped) return i;
   i.detail = st.detail;
   switch (st.state) {
     case VmState::kRunning: s.created = false; i.state = SandboxState::kRunning; break;
@@ -317,61 +485,88 @@ SandboxInfo SandboxManager::describe(Sandbox& s, bool ask) {
   return i;
 }
 
-SandboxInfo SandboxManager::info(const CallerId& caller, const std::string& id) { return describe(find(caller, id), false); }
-SandboxInfo SandboxManager::status(const CallerId& caller, const std::string& id) { return describe(find(caller, id), true); }
+SandboxInfo SandboxManager::info(const CallerId& caller, const std::string& id) { return describe(find(caller, id)); }
+
+kj::Promise<SandboxInfo> SandboxManager::status(const CallerId& caller, const std::string& id) {
+  Sandbox& s = find(caller, id);
+  if (s.record.stopped) return describe(s);
+  return detach(onVm<VmStatus>(s, [](std::unique_ptr<QemuHypervisor>& vm) { return vm->status(); })
+                    .then(typedErrors([this, id](VmStatus st) {
+                      Sandbox* sb = lookup(id);
+                      if (!sb) fail(ErrorKind::kNotFound, "sandbox " + id + " does not exist");
+                      return describeStatus(*sb, st);
+                    })));
+}
 
 std::vector<SandboxInfo> SandboxManager::list(const CallerId& caller) {
   std::vector<SandboxInfo> out;
   for (auto& [_, s] : sandboxes_)
-    if (caller.isRoot() || s.record.ownerUid == caller.uid) {
+    if (!s.creating && (caller.isRoot() || s.record.ownerUid == caller.uid)) {
       refresh(s);
-      out.push_back(describe(s, false));
+      out.push_back(describe(s));
     }
   return out;
 }
 
-void SandboxManager::start(const CallerId& caller, const std::string& id) {
+kj::Promise<void> SandboxManager::start(const CallerId& caller, const std::string& id) {
   Sandbox& s = find(caller, id);
-  QemuHypervisor& vm = running(s);
+  requireRunning(s);
   if (!s.created) fail(ErrorKind::kFailedPrecondition, "sandbox " + id + " is already started");
-  vm.resume();
-  s.created = false;
+  return detach(onVm<void>(s, [](std::unique_ptr<QemuHypervisor>& vm) { vm->resume(); }).then([this, id] {
+    if (Sandbox* sb = lookup(id)) sb->created = false;
+  }));
 }
 
-SandboxInfo SandboxManager::stop(const CallerId& caller, const std::string& id, uint32_t timeoutMs) {
+kj::Promise<SandboxInfo> SandboxManager::stop(const CallerId& caller, const std::string& id, uint32_t timeoutMs) {
   Sandbox& s = find(caller, id);
-  if (!s.record.stopped) {
-    std::string reason = "stopped";
-    if (s.vm) {
-      ExitStatus st = s.vm->stop(deadlineIn(boundedTimeout(timeoutMs)));
-      if (!st.exited)
-        fail(ErrorKind::kTimeout, "the hypervisor of sandbox " + id + " (pid " + std::to_string(s.record.pid) +
-                                      ") survived SIGKILL; try destroy again");
-      if (st.signal) reason += " (killed by signal " + std::to_string(st.signal) + ")";
+  if (s.record.stopped) return describe(s);
+  pid_t pid = s.record.pid;
+  Deadline deadline = deadlineIn(boundedTimeout(timeoutMs));
+  auto job = [deadline](std::unique_ptr<QemuHypervisor>& vm) {
+    ExitStatus st = vm->stop(deadline);
+    if (st.exited) vm.reset();
+    return st;
+  };
+  return detach(onVm<ExitStatus>(s, job).then(typedErrors([this, id, pid](ExitStatus st) {
+    Sandbox* sb = lookup(id);
+    if (!sb) fail(ErrorKind::kNotFound, "sandbox " + id + " does not exist");
+    if (!st.exited)
+      fail(ErrorKind::kTimeout, "the hypervisor of sandbox " + id + " (pid " + std::to_string(pid) +
+                                    ") survived SIGKILL; try destroy again");
+    if (!sb->record.stopped) {
+      markStopped(*sb, st.signal ? "stopped (killed by signal " + std::to_string(st.signal) + ")" : "stopped");
+      logFor(id).info("stopped");
     }
-    markStopped(s, reason);
-    logFor(id).info("stopped");
-  }
-  return describe(s, false);
+    return describe(*sb);
+  })));
 }
 
-void SandboxManager::pause(const CallerId& caller, const std::string& id) {
+kj::Promise<void> SandboxManager::pause(const CallerId& caller, const std::string& id) {
   Sandbox& s = find(caller, id);
   if (s.created) fail(ErrorKind::kFailedPrecondition, "sandbox " + id + " is not started");
-  running(s).pause();
+  requireRunning(s);
+  return onVm<void>(s, [](std::unique_ptr<QemuHypervisor>& vm) { vm->pause(); });
 }
 
-void SandboxManager::resume(const CallerId& caller, const std::string& id) {
+kj::Promise<void> SandboxManager::resume(const CallerId& caller, const std::string& id) {
   Sandbox& s = find(caller, id);
   if (s.created) fail(ErrorKind::kFailedPrecondition, "sandbox " + id + " is not started: call start");
-  running(s).resume();
+  requireRunning(s);
+  return onVm<void>(s, [](std::unique_ptr<QemuHypervisor>& vm) { vm->resume(); });
 }
 
-VmStats SandboxManager::stats(const CallerId& caller, const std::string& id) { return running(find(caller, id)).stats(); }
-
-void SandboxManager::hotplug(const CallerId& caller, const std::string& id, const Device& device) {
+kj::Promise<VmStats> SandboxManager::stats(const CallerId& caller, const std::string& id) {
   Sandbox& s = find(caller, id);
-  QemuHypervisor& vm = running(s);
+  requireRunning(s);
+  return onVm<VmStats>(s, [](std::unique_ptr<QemuHypervisor>& vm) { return vm->stats(); });
+}
+
+kj::Promise<void> SandboxManager::hotplug(const CallerId& caller, const std::string& id, const Device& device) {
+  Sandbox& s = find(caller, id);
+  requireRunning(s);
+  Device plug = device;
+  std::shared_ptr<UniqueFd> keep;  // the descriptor the job hands to QEMU: ours until the job ran
+  std::string what = "device " + deviceId(device);
   if (auto* g = std::get_if<GenericDevice>(&device)) {
     authorizeEmulatedDevice(options_.policy, g->driver);
     if (!g->properties.empty()) fail(ErrorKind::kInvalidArgument, "emulated devices take no properties");
@@ -381,7 +576,6 @@ void SandboxManager::hotplug(const CallerId& caller, const std::string& id, cons
     // The descriptor the client opened is its proof of access (no path is ever opened for it); it
     // must be a regular file or a block device, opened for what the guest may do with it.
     BlockDevice checked = *b;
-    UniqueFd readOnlyCopy;
     if (checked.fd < 0) fail(ErrorKind::kInvalidArgument, "block device " + checked.id + ": no file descriptor was passed");
     struct stat st {};
     KATA_SYSCALL(::fstat(checked.fd, &st), "fstat block device " + checked.id);
@@ -399,32 +593,60 @@ void SandboxManager::hotplug(const CallerId& caller, const std::string& id, cons
       // QEMU takes from an fd set only a descriptor of the access mode it opens with (O_RDONLY for a
       // read-only disk): reopen the same file read-only (less than the client was granted).
       std::string self = "/proc/self/fd/" + std::to_string(checked.fd);
-      readOnlyCopy = UniqueFd(KATA_SYSCALL(::open(self.c_str(), O_RDONLY | O_CLOEXEC), "reopen block device " + checked.id + " read-only"));
-      checked.fd = readOnlyCopy.get();
+      keep = std::make_shared<UniqueFd>(
+          KATA_SYSCALL(::open(self.c_str(), O_RDONLY | O_CLOEXEC), "reopen block device " + checked.id + " read-only"));
+    } else {
+      // The client's descriptor lives only as long as its call's message: the job gets its own.
+      keep = std::make_shared<UniqueFd>(KATA_SYSCALL(::fcntl(checked.fd, F_DUPFD_CLOEXEC, 3), "dup block device " + checked.id));
     }
-    vm.hotplug(checked);
-    save(s);
-    logFor(id).info("hot-plugged block device " + checked.id + (checked.readOnly ? " (read-only)" : ""));
-    return;
+    checked.fd = keep->get();
+    plug = checked;
+    what = "block device " + checked.id + (checked.readOnly ? " (read-only)" : "");
   } else {
     fail(ErrorKind::kNotSupported, "this device type cannot be hot-plugged through kata-vmmd yet");
   }
-  vm.hotplug(device);
-  save(s);
-  logFor(id).info("hot-plugged device " + deviceId(device));
+  auto job = [plug, keep](std::unique_ptr<QemuHypervisor>& vm) {
+    vm->hotplug(plug);
+    return vm->adoption();
+  };
+  return detach(onVm<QemuAdoption>(s, job).then([this, id, what](QemuAdoption a) {
+    Sandbox* sb = lookup(id);
+    if (!sb || sb->record.stopped) return;
+    sb->record.hotplugged = hotplugEntries(a);
+    try {
+      save(*sb);
+    } catch (const Error& e) {
+      logFor(id).error("hot-plugged " + what + " but could not record it: " + e.what());
+    }
+    logFor(id).info("hot-plugged " + what);
+  }));
 }
 
-void SandboxManager::unplug(const CallerId& caller, const std::string& id, const std::string& devId, uint32_t timeoutMs) {
+kj::Promise<void> SandboxManager::unplug(const CallerId& caller, const std::string& id, const std::string& devId,
+                                         uint32_t timeoutMs) {
   Sandbox& s = find(caller, id);
-  running(s).unplug(devId, deadlineIn(boundedTimeout(timeoutMs)));
-  save(s);
+  requireRunning(s);
+  Deadline deadline = deadlineIn(boundedTimeout(timeoutMs));
+  auto job = [devId, deadline](std::unique_ptr<QemuHypervisor>& vm) {
+    vm->unplug(devId, deadline);
+    return vm->adoption();
+  };
+  return detach(onVm<QemuAdoption>(s, job).then([this, id, devId](QemuAdoption a) {
+    Sandbox* sb = lookup(id);
+    if (!sb || sb->record.stopped) return;
+    sb->record.hotplugged = hotplugEntries(a);
+    try {
+      save(*sb);
+    } catch (const Error& e) {
+      logFor(id).error("unplugged device " + devId + " but could not record it: " + e.what());
+    }
+  }));
 }
-
 void SandboxManager::shareDirectory(const CallerId& caller, const std::string& id, int dirFd, const std::string& name,
                                     bool readOnly) {
   Sandbox& s = find(caller, id);
   validateShareName(name);
-  running(s);
+  requireRunning(s);
   struct stat st{};
   KATA_SYSCALL(::fstat(dirFd, &st), "fstat shared directory");
   // A directory, or a single file (a container's bind-mounted /etc/hosts, say).
@@ -490,8 +712,8 @@ void SandboxManager::removeShares(Sandbox& s) {
 
 UniqueFd SandboxManager::agentChannel(const CallerId& caller, const std::string& id) {
   Sandbox& s = find(caller, id);
-  running(s);
-  return ipc::connectUnix(s.record.agentSocket);
+  requireRunning(s);
+  return connectAgent(s.record.agentSocket, id);
 }
 
 UniqueFd SandboxManager::console(const CallerId& caller, const std::string& id) {
@@ -499,15 +721,35 @@ UniqueFd SandboxManager::console(const CallerId& caller, const std::string& id) 
   return UniqueFd(KATA_SYSCALL(::open(s.record.consoleLog.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW), s.record.consoleLog));
 }
 
-void SandboxManager::destroy(const CallerId& caller, const std::string& id, uint32_t timeoutMs) {
+kj::Promise<void> SandboxManager::destroy(const CallerId& caller, const std::string& id, uint32_t timeoutMs) {
   Sandbox& s = find(caller, id);
-  stop(caller, id, timeoutMs);
-  removeShares(s);
-  if (::rmdir(s.record.shareDir.c_str()) != 0 && errno != ENOENT) throwSysError(errno, "rmdir " + s.record.shareDir);
-  removeTree(AT_FDCWD, s.record.runDir);
-  registry_.remove(id);
-  sandboxes_.erase(id);
-  logFor(id).info("destroyed");
+  Deadline deadline = deadlineIn(boundedTimeout(timeoutMs));
+  pid_t pid = s.record.pid;
+  // Stopping (when it still runs) is the VM's job; an already stopped sandbox queues a no-op, so the
+  // removal below still waits for calls queued before it.
+  auto job = [deadline, pid, id](std::unique_ptr<QemuHypervisor>& vm) -> ExitStatus {
+    if (!vm) return ExitStatus{true, -1, 0};
+    ExitStatus st = vm->stop(deadline);
+    if (!st.exited)
+      fail(ErrorKind::kTimeout, "the hypervisor of sandbox " + id + " (pid " + std::to_string(pid) +
+                                    ") survived SIGKILL; try destroy again");
+    vm.reset();
+    return st;
+  };
+  VmRunner* runner = s.runner.get();
+  auto stopped = runner->worker.run<ExitStatus>([runner, job]() mutable { return job(runner->vm); });
+  return detach(stopped.then(typedErrors([this, id](ExitStatus st) {
+    Sandbox* sb = lookup(id);
+    if (!sb) fail(ErrorKind::kNotFound, "sandbox " + id + " does not exist");
+    if (!sb->record.stopped)
+      markStopped(*sb, st.signal ? "stopped (killed by signal " + std::to_string(st.signal) + ")" : "stopped");
+    removeShares(*sb);
+    if (::rmdir(sb->record.shareDir.c_str()) != 0 && errno != ENOENT) throwSysError(errno, "rmdir " + sb->record.shareDir);
+    removeTree(AT_FDCWD, sb->record.runDir);
+    registry_.remove(id);
+    sandboxes_.erase(id);  // joins its (idle) worker
+    logFor(id).info("destroyed");
+  })));
 }
 
 }  // namespace kata::vmmd

@@ -1,14 +1,23 @@
 // The daemon's core, independent of the RPC layer: the sandboxes, who owns them, their VMs, their
-// records on disk. Every call takes the caller's identity (from SO_PEERCRED) and checks it: owner or
-// root for a sandbox, the policy's limits and allow-lists for what is created or plugged.
+// records on disk. Every call takes the caller's identity (from SO_PEERCRED/SO_PEERGROUPS) and
+// checks it: owner or root for a sandbox, the policy's limits and allow-lists for what is created or
+// plugged.
 //
-// Not thread-safe: the daemon calls it from its one event loop thread.
+// Threads: the manager's own state (sandboxes, records, registry, limits) belongs to the event loop
+// thread and is only touched there. What can block on a hypervisor (launch, QMP, the stop
+// escalation) runs on the VM's own worker thread (vm_worker.h), so those calls return promises;
+// authorization and validation happen on the loop before a job is queued, and the bookkeeping after
+// it (records, limits) on the loop again. That bookkeeping is detached from the caller: a client
+// that disconnects mid-call does not leave a half-recorded VM behind.
 #pragma once
 
 #include <sys/types.h>
 
+#include <kj/async.h>
+
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +28,7 @@
 #include "kata-vmmd/policy.h"
 #include "kata-vmmd/qemu_hypervisor.h"
 #include "kata-vmmd/registry.h"
+#include "kata-vmmd/vm_worker.h"
 
 namespace kata::vmmd {
 
@@ -32,6 +42,8 @@ struct ManagerOptions {
   std::string cgroupParent = "kata-vmmd";
   security::CgroupLimits cgroupLimits = defaultCgroupLimits();
   Policy policy;
+  // The launcher process every QEMU and virtiofsd is started by (jail_launcher.h); null: this process.
+  LaunchBackend* launcher = nullptr;
 
   // What every sandbox cgroup gets: a pids limit (QEMU's -sandbox forbids fork, this bounds its
   // threads). Memory is not limited here: TCG's translation cache and QEMU's own overhead make a
@@ -54,6 +66,7 @@ struct CreateRequest {
   std::string kernelCmdline;
   bool startPaused = false;
   uint32_t hotplugSlots = 2;
+  std::string sharedFs = "virtio-9p";  // or "virtio-fs"
 };
 
 // The bounds every create request must meet (kInvalidArgument naming the field); descriptors are not
@@ -75,66 +88,113 @@ struct SandboxInfo {
   bool adopted = false;
 };
 
+// What createVm hands back: the new sandbox, a connection to its agent channel and its console log.
+struct CreatedSandbox {
+  SandboxInfo info;
+  UniqueFd agentChannel;  // invalid if it could not be opened (logged; agentChannel() retries)
+  UniqueFd console;
+};
+
 class SandboxManager {
  public:
   SandboxManager(ManagerOptions options, Logger log);
-  // Leaves every VM running (a restarted daemon re-adopts them).
+  // Waits for the jobs in flight (their deadlines bound them), then leaves every VM running (a
+  // restarted daemon re-adopts them).
   ~SandboxManager();
   SandboxManager(const SandboxManager&) = delete;
   SandboxManager& operator=(const SandboxManager&) = delete;
 
   // Re-adopts the VMs of the registry: a live process (same pid and start time) is reattached by
-  // pidfd and QMP; one that died while no daemon ran is marked stopped and kept.
+  // pidfd and QMP; one that died while no daemon ran is marked stopped and kept. Synchronous and
+  // thread-free: it runs at start-up, before hardenDaemon.
   void recover();
 
-  SandboxInfo create(const CallerId& caller, CreateRequest request);
+  // The calls that can wait on a hypervisor return promises (errors: rpcException, "<kind>: ...");
+  // the others answer at once from the daemon's own state. Either kind throws kata::Error for a
+  // request refused before any work started (validation, authorization, an unknown sandbox).
+  kj::Promise<CreatedSandbox> create(const CallerId& caller, CreateRequest request);
   SandboxInfo info(const CallerId& caller, const std::string& id);
-  SandboxInfo status(const CallerId& caller, const std::string& id);  // asks the hypervisor
+  kj::Promise<SandboxInfo> status(const CallerId& caller, const std::string& id);  // asks the hypervisor
   std::vector<SandboxInfo> list(const CallerId& caller);
-  void start(const CallerId& caller, const std::string& id);
-  SandboxInfo stop(const CallerId& caller, const std::string& id, uint32_t timeoutMs);
-  void pause(const CallerId& caller, const std::string& id);
-  void resume(const CallerId& caller, const std::string& id);
-  VmStats stats(const CallerId& caller, const std::string& id);
+  kj::Promise<void> start(const CallerId& caller, const std::string& id);
+  kj::Promise<SandboxInfo> stop(const CallerId& caller, const std::string& id, uint32_t timeoutMs);
+  kj::Promise<void> pause(const CallerId& caller, const std::string& id);
+  kj::Promise<void> resume(const CallerId& caller, const std::string& id);
+  kj::Promise<VmStats> stats(const CallerId& caller, const std::string& id);
   // Devices: checked against the policy's allow-lists before the hypervisor sees them.
-  void hotplug(const CallerId& caller, const std::string& id, const Device& device);
-  void unplug(const CallerId& caller, const std::string& id, const std::string& deviceId, uint32_t timeoutMs);
+  kj::Promise<void> hotplug(const CallerId& caller, const std::string& id, const Device& device);
+  kj::Promise<void> unplug(const CallerId& caller, const std::string& id, const std::string& deviceId,
+                           uint32_t timeoutMs);
   void shareDirectory(const CallerId& caller, const std::string& id, int dirFd, const std::string& name,
                       bool readOnly);
   void unshareDirectory(const CallerId& caller, const std::string& id, const std::string& name);
   UniqueFd agentChannel(const CallerId& caller, const std::string& id);
   UniqueFd console(const CallerId& caller, const std::string& id);
-  void destroy(const CallerId& caller, const std::string& id, uint32_t timeoutMs);
+  kj::Promise<void> destroy(const CallerId& caller, const std::string& id, uint32_t timeoutMs);
 
   const Policy& policy() const { return options_.policy; }
   Usage usageOf(uid_t uid);
 
  private:
+  // A VM and the thread that drives it (vm_worker.h's ownership rule: vm is touched by the worker,
+  // or by the loop while the worker is idle). vm is declared first so the worker is joined before
+  // the VM object goes away.
+  struct VmRunner {
+    explicit VmRunner(const std::string& id) : worker(id) {}
+    std::unique_ptr<QemuHypervisor> vm;  // null once stopped
+    VmWorker worker;
+  };
   struct Sandbox {
     SandboxRecord record;
-    std::unique_ptr<QemuHypervisor> vm;  // null once stopped
     bool adopted = false;
-    bool created = false;        // CPUs not started yet
+    bool created = false;   // CPUs not started yet
+    bool creating = false;  // its launch is in flight: counted against limits, invisible otherwise
+    std::unique_ptr<VmRunner> runner;
   };
+  struct Launched;
+  // A sandbox the caller may use (owner or root); "does not exist" otherwise, also while creating.
   Sandbox& find(const CallerId& caller, const std::string& id);
-  QemuHypervisor& running(Sandbox& sandbox);
+  // The same sandbox again after a job, if it is still there (a destroy may have removed it).
+  Sandbox* lookup(const std::string& id);
+  void requireRunning(const Sandbox& sandbox) const;
+  // Queues a job on the sandbox's worker; the job gets the VM (kFailedPrecondition if it stopped in
+  // the meantime).
+  template <typename T, typename Job>
+  kj::Promise<T> onVm(Sandbox& sandbox, Job&& job);
+  // Keeps work (a job and its bookkeeping) running when the caller's promise is dropped.
+  template <typename T>
+  kj::Promise<T> detach(kj::Promise<T> work);
   // The one description of a sandbox's VM, for launch and for adoption alike.
   VmConfig vmConfig(const SandboxRecord& record) const;
   QemuDriverOptions driverOptions(const SandboxRecord& record) const;
-  void refresh(Sandbox& sandbox);  // notices a VM that exited
+  Launched launch(const SandboxRecord& record, QemuDriverOptions options, CreateRequest request,
+                  std::unique_ptr<QemuHypervisor>& vm);
+  void refresh(Sandbox& sandbox);  // notices a VM that exited (only while its worker is idle)
   void markStopped(Sandbox& sandbox, const std::string& reason);
-  SandboxInfo describe(Sandbox& sandbox, bool askHypervisor);
+  SandboxInfo describe(const Sandbox& sandbox) const;
+  SandboxInfo describeStatus(Sandbox& sandbox, const VmStatus& status);
   void removeShares(Sandbox& sandbox);
   void save(const Sandbox& sandbox);
   Logger logFor(const std::string& id) const { return log_.with("sandbox", id); }
+  // Called on workers: the KVM probe runs once for "auto" (guarded by accelMu_).
   Accel resolvedAccel(const std::string& requested);
 
   ManagerOptions options_;
   Logger log_;
   Registry registry_;
   std::map<std::string, Sandbox> sandboxes_;
+  std::mutex accelMu_;
   std::optional<Accel> autoAccel_;
   std::optional<security::CgroupLayout> cgroupLayout_;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnon-virtual-dtor"  // kj's ErrorHandler is never deleted through a base pointer
+  struct TaskErrors final : kj::TaskSet::ErrorHandler {
+    explicit TaskErrors(Logger& l) : log(l) {}
+    void taskFailed(kj::Exception&& e) override;
+    Logger& log;
+  } taskErrors_{log_};
+#pragma GCC diagnostic pop
+  kj::TaskSet tasks_{taskErrors_};  // detached bookkeeping; declared last: cancelled first
 };
 
 }  // namespace kata::vmmd

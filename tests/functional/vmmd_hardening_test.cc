@@ -1,6 +1,7 @@
 // The daemon's hardening against its real work. Each test forks a child (hardening is irreversible,
-// and the test process must stay unhardened), the child calls hardenDaemon (or keepOnlyCapabilities)
-// and then does what kata-vmmd does: the KVM probe, a jailed QEMU launch through QemuHypervisor, QMP
+// and the test process must stay unhardened); the child forks the launcher process first, as
+// kata-vmmd's main does, then calls hardenDaemon (or keepOnlyCapabilities) and does what kata-vmmd
+// does: the KVM probe, a jailed QEMU launch through QemuHypervisor and the launcher, QMP
 // status/pause/resume, hot-plug, stats, the stop escalation and cgroup removal, and the RPC side's
 // kj event loop (unix listener, accept, read/write, timers), fd passing, SO_PEERCRED, threads.
 // The child exits 0 only if all of it worked. Negative tests: calls outside the list are killed
@@ -38,6 +39,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "kata-vmmd/jail_launcher.h"
 #include "kata-vmmd/launcher.h"
 #include "kata-vmmd/qemu_hypervisor.h"
 
@@ -121,9 +123,19 @@ struct TempDir {
   }
 };
 
+// The launcher process as kata-vmmd starts it: before hardening, with its own capability set.
+std::unique_ptr<JailLauncher> spawnLauncher(security::CapabilitySet caps = launcherRequiredCapabilities(),
+                                            security::CapabilitySet optional = launcherCapabilities()) {
+  JailLauncherOptions o;
+  o.programs = {"/usr/bin/qemu-system-x86_64", "/usr/bin/sleep"};
+  o.capabilities = std::move(caps);
+  o.optionalCapabilities = std::move(optional);
+  return JailLauncher::spawn(o, testLog());
+}
+
 // The QEMU part of the daemon's work: accel auto (the KVM probe forks and runs KVM ioctls), jailed
 // launch into a cgroup, QMP, hot-plug, stats, stop, cgroup removal. Returns 0 when all worked.
-int qemuLifecycle(const std::string& runDir, const std::string& cgroupParent) {
+int qemuLifecycle(const std::string& runDir, const std::string& cgroupParent, LaunchBackend* launcher) {
   VmConfig vm;
   vm.id = "harden-test";
   vm.accel = Accel::kAuto;
@@ -136,14 +148,17 @@ int qemuLifecycle(const std::string& runDir, const std::string& cgroupParent) {
   opts.identity = {65534, 65534, {}, false};
   opts.startPaused = true;
   opts.cgroup = CgroupSpec{security::CgroupLayout::detect("/sys/fs/cgroup", {"pids"}), cgroupParent, {}};
+  opts.launcher = launcher;
   QemuHypervisor qh(vm, opts, hostArch(), testLog());
   qh.launch();
-  // QEMU runs under the daemon's filter (inherited) and its own -sandbox filter on top.
+  // QEMU runs under its own -sandbox filter only: the launcher that started it has none, so the
+  // daemon's filter is not inherited. It is still the daemon's child (CLONE_PARENT).
   std::string qemuStatus = readFile("/proc/" + std::to_string(qh.pid()) + "/status", 1 << 16);
   std::cerr << "child: QEMU Seccomp_filters: " << statusField(qemuStatus, "Seccomp_filters")
             << ", CapEff: " << statusField(qemuStatus, "CapEff") << std::endl;
   CHILD_CHECK(statusField(qemuStatus, "Seccomp") == "2");
-  CHILD_CHECK(std::stoi(statusField(qemuStatus, "Seccomp_filters")) >= 2);
+  CHILD_CHECK(statusField(qemuStatus, "Seccomp_filters") == "1");
+  CHILD_CHECK(statusField(qemuStatus, "PPid") == std::to_string(::getpid()));
   CHILD_CHECK(statusField(qemuStatus, "CapEff") == "0000000000000000");
   CHILD_CHECK(statusField(qemuStatus, "CapBnd") == "0000000000000000");
   CHILD_CHECK(qh.status().state == VmState::kNotStarted);  // -S: CPUs never ran ("prelaunch")
@@ -240,6 +255,14 @@ security::CapabilitySet expectedDaemonCaps() {
   return caps;
 }
 
+// And what the launcher keeps.
+security::CapabilitySet expectedLauncherCaps() {
+  security::CapabilitySet caps = launcherRequiredCapabilities();
+  for (int c : launcherCapabilities())
+    if (testProcessHas(c)) caps.insert(c);
+  return caps;
+}
+
 void requireRoot() {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root (capabilities, uid switch, cgroups)";
 }
@@ -255,12 +278,21 @@ TEST(VmmdHardening, RealWorkUnderTheFilter) {
   TempDir rpcDir;
   std::string parent = "kata-harden-" + std::to_string(::getpid());
   ChildExit e = runInChild([&]() -> int {
+    auto launcher = spawnLauncher();
+    // (Reading our own capability sets takes prctl calls the hardened daemon no longer makes.)
+    char launcherWant[17], want[17];
+    std::snprintf(launcherWant, sizeof launcherWant, "%016llx", static_cast<unsigned long long>(capMask(expectedLauncherCaps())));
+    std::snprintf(want, sizeof want, "%016llx", static_cast<unsigned long long>(capMask(expectedDaemonCaps())));
     hardenDaemon(HardeningOptions{}, testLog());
+    // The launcher: its own capabilities, no seccomp filter, nothing else of the daemon's.
+    std::string helper = readFile("/proc/" + std::to_string(launcher->pid()) + "/status", 1 << 16);
+    CHILD_CHECK(statusField(helper, "Seccomp") == "0");
+    CHILD_CHECK(statusField(helper, "NoNewPrivs") == "1");
+    CHILD_CHECK(statusField(helper, "CapEff") == launcherWant);
+    CHILD_CHECK(statusField(helper, "CapBnd") == launcherWant);
     std::string self = readFile("/proc/self/status", 1 << 16);
     CHILD_CHECK(statusField(self, "Seccomp") == "2");
     CHILD_CHECK(statusField(self, "NoNewPrivs") == "1");
-    char want[17];
-    std::snprintf(want, sizeof want, "%016llx", static_cast<unsigned long long>(capMask(expectedDaemonCaps())));
     CHILD_CHECK(statusField(self, "CapEff") == want);
     CHILD_CHECK(statusField(self, "CapPrm") == want);
     CHILD_CHECK(statusField(self, "CapBnd") == want);
@@ -268,7 +300,7 @@ TEST(VmmdHardening, RealWorkUnderTheFilter) {
     CHILD_CHECK(statusField(self, "CapAmb") == "0000000000000000");
     int bits = ::prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
     CHILD_CHECK((bits & SECBIT_NOROOT) && (bits & SECBIT_NOROOT_LOCKED) && (bits & SECBIT_KEEP_CAPS_LOCKED));
-    if (int rc = qemuLifecycle(dir.path, parent)) return rc;
+    if (int rc = qemuLifecycle(dir.path, parent, launcher.get())) return rc;
     if (int rc = kjEventLoop(rpcDir.path)) return rc;
     if (int rc = socketsAndThreads()) return rc;
     return 0;
@@ -298,6 +330,14 @@ std::vector<Denied> deniedCalls() {
        }},
       {"prctl(PR_SET_SECUREBITS)", [] { return static_cast<long>(::prctl(PR_SET_SECUREBITS, 0, 0, 0, 0)); }},
       {"personality", [] { return static_cast<long>(::personality(0xffffffff)); }},
+      // What only the launcher does now: the daemon itself can no longer exec or change identity.
+      {"execve",
+       [] {
+         char* argv[] = {const_cast<char*>("/bin/true"), nullptr};
+         return static_cast<long>(::execve("/bin/true", argv, nullptr));
+       }},
+      {"setresuid", [] { return ::syscall(SYS_setresuid, 65534, 65534, 65534); }},
+      {"setns", [] { return static_cast<long>(::setns(0, CLONE_NEWNET)); }},
   };
 }
 
@@ -387,9 +427,9 @@ int refusedIf(const Error& e, const char* expect) {
   return denied && std::string(e.what()).find(expect) != std::string::npos ? kRefused : 4;
 }
 
-int launchSleep(const LaunchSpec& base, const char* expectStep, bool killIt) {
+int launchSleep(const LaunchSpec& base, const char* expectStep, bool killIt, LaunchBackend* launcher) {
   try {
-    LaunchedProcess p = launchJailed(base, testLog());
+    LaunchedProcess p = launchJailed(base, testLog(), launcher);
     if (killIt) {
       try {
         p.signal(SIGKILL);
@@ -415,42 +455,63 @@ LaunchSpec sleepSpec(const std::string& dir, const char* seconds) {
   return s;
 }
 
+// An operation that needs the capability, run where it is needed: in the daemon (launcher false)
+// or in the launcher process (launcher true: the launch's child steps run there).
 struct CapCase {
   int cap;
-  std::function<int(const std::string& dir)> op;
+  bool launcher;
+  std::function<int(const std::string& dir, LaunchBackend* launcher)> op;
 };
 
 std::vector<CapCase> capCases() {
   return {
-      {CAP_SETUID, [](const std::string& d) { return launchSleep(sleepSpec(d, "0"), "switching to the VM's uid", false); }},
-      {CAP_SETGID, [](const std::string& d) { return launchSleep(sleepSpec(d, "0"), "switching to the VM's uid", false); }},
-      {CAP_SETPCAP, [](const std::string& d) { return launchSleep(sleepSpec(d, "0"), "bounding set", false); }},
-      {CAP_SYS_ADMIN,
-       [](const std::string& d) {
+      // The launcher's: the child steps between clone and execve.
+      {CAP_SETUID, true,
+       [](const std::string& d, LaunchBackend* l) { return launchSleep(sleepSpec(d, "0"), "switching to the VM's uid", false, l); }},
+      {CAP_SETGID, true,
+       [](const std::string& d, LaunchBackend* l) { return launchSleep(sleepSpec(d, "0"), "switching to the VM's uid", false, l); }},
+      {CAP_SETPCAP, true,
+       [](const std::string& d, LaunchBackend* l) { return launchSleep(sleepSpec(d, "0"), "bounding set", false, l); }},
+      {CAP_SYS_ADMIN, true,
+       [](const std::string& d, LaunchBackend* l) {
          LaunchSpec s = sleepSpec(d, "0");
          UniqueFd ns(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
          s.netnsFd = ns.get();
-         return launchSleep(s, "network namespace", false);
+         return launchSleep(s, "network namespace", false, l);
        }},
-      {CAP_SYS_RESOURCE,
-       [](const std::string& d) {
+      {CAP_SYS_RESOURCE, true,
+       [](const std::string& d, LaunchBackend* l) {
          LaunchSpec s = sleepSpec(d, "0");
          rlimit now{};
          ::getrlimit(RLIMIT_MEMLOCK, &now);
          rlimit more{now.rlim_max + (64 << 20), now.rlim_max + (64 << 20)};
          if (now.rlim_max == RLIM_INFINITY) return 5;
          s.rlimits[RLIMIT_MEMLOCK] = more;
-         return launchSleep(s, "resource limits", false);
+         return launchSleep(s, "resource limits", false, l);
        }},
-      {CAP_KILL, [](const std::string& d) { return launchSleep(sleepSpec(d, "3"), "", true); }},
-      {CAP_CHOWN,
-       [](const std::string& d) {
+      // The daemon's own.
+      {CAP_SYS_ADMIN, false,
+       [](const std::string& d, LaunchBackend*) {
+         // What shareDirectory does: a detached clone of a directory, attached below another.
+         std::string src = d + "/share-src-" + std::to_string(::getpid()), dst = d + "/share-dst-" + std::to_string(::getpid());
+         if (::mkdir(src.c_str(), 0755) != 0 || ::mkdir(dst.c_str(), 0755) != 0) return 4;
+         UniqueFd srcFd(::open(src.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+         int tree = static_cast<int>(::syscall(SYS_open_tree, srcFd.get(), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH));
+         if (tree < 0) return errno == EPERM ? kRefused : 4;
+         UniqueFd treeFd(tree);
+         if (::syscall(SYS_move_mount, treeFd.get(), "", AT_FDCWD, dst.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) return 4;
+         return ::umount2(dst.c_str(), MNT_DETACH) == 0 ? 0 : 4;
+       }},
+      {CAP_KILL, false,
+       [](const std::string& d, LaunchBackend* l) { return launchSleep(sleepSpec(d, "3"), "", true, l); }},
+      {CAP_CHOWN, false,
+       [](const std::string& d, LaunchBackend*) {
          UniqueFd f(::open((d + "/console.log").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
          if (::fchown(f.get(), 65534, 65534) == 0) return 0;
          return errno == EPERM ? kRefused : 4;
        }},
-      {CAP_DAC_OVERRIDE,
-       [](const std::string& d) {
+      {CAP_DAC_OVERRIDE, false,
+       [](const std::string& d, LaunchBackend* l) {
          // The run directory is owned by the VM's uid, mode 0700, as the driver test uses it.
          const std::string& run = d;
          VmConfig vm;
@@ -462,6 +523,7 @@ std::vector<CapCase> capCases() {
          QemuDriverOptions opts;
          opts.identity = {65534, 65534, {}, false};
          opts.startPaused = true;
+         opts.launcher = l;
          try {
            QemuHypervisor qh(vm, opts, hostArch(), testLog());
            qh.launch();
@@ -471,8 +533,8 @@ std::vector<CapCase> capCases() {
            return refusedIf(e, "qmp.sock");
          }
        }},
-      {CAP_NET_ADMIN,
-       [](const std::string&) {
+      {CAP_NET_ADMIN, false,
+       [](const std::string&, LaunchBackend*) {
          UniqueFd tun(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
          if (!tun) return 4;
          ifreq ifr{};
@@ -488,32 +550,35 @@ TEST(VmmdCapabilities, EachKeptCapabilityIsNeededAndTheSetSuffices) {
   requireRoot();
   if (::geteuid() != 0) return;
   auto cases = capCases();
-  // Every capability of the documented set has a case here.
-  security::CapabilitySet covered;
-  for (const auto& c : cases) covered.insert(c.cap);
-  EXPECT_EQ(covered, vmmdCapabilities());
+  // Every capability of both documented sets has a case here.
+  security::CapabilitySet daemonCovered, launcherCovered;
+  for (const auto& c : cases) (c.launcher ? launcherCovered : daemonCovered).insert(c.cap);
+  EXPECT_EQ(daemonCovered, vmmdCapabilities());
+  EXPECT_EQ(launcherCovered, launcherCapabilities());
   for (const auto& c : cases) {
-    std::string name = security::capabilityName(c.cap);
+    std::string name = security::capabilityName(c.cap) + (c.launcher ? " (launcher)" : " (daemon)");
     if (!testProcessHas(c.cap)) {
       std::cout << "not checked: this test process lacks " << name << " (a container host withholding it)\n";
       continue;
     }
-    const security::CapabilitySet daemonCaps = expectedDaemonCaps();
+    const security::CapabilitySet daemonCaps = expectedDaemonCaps(), launcherCaps = expectedLauncherCaps();
     TempDir dir(65534);
     {
       UniqueFd k(::open((dir.path + "/vmlinuz").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
       ASSERT_EQ(::ftruncate(k.get(), 8192), 0);
     }
     ChildExit with = runInChild([&]() -> int {
+      auto launcher = spawnLauncher(launcherCaps, {});
       security::keepOnlyCapabilities(daemonCaps);
-      return c.op(dir.path);
+      return c.op(dir.path, launcher.get());
     });
-    EXPECT_TRUE(with.exited && with.code == 0) << name << ": the operation failed with the daemon's set: " << with;
+    EXPECT_TRUE(with.exited && with.code == 0) << name << ": the operation failed with the two processes' sets: " << with;
     ChildExit without = runInChild([&]() -> int {
-      security::CapabilitySet less = daemonCaps;
-      less.erase(c.cap);
-      security::keepOnlyCapabilities(less);
-      return c.op(dir.path);
+      security::CapabilitySet lessLauncher = launcherCaps, lessDaemon = daemonCaps;
+      (c.launcher ? lessLauncher : lessDaemon).erase(c.cap);
+      auto launcher = spawnLauncher(lessLauncher, {});
+      security::keepOnlyCapabilities(lessDaemon);
+      return c.op(dir.path, launcher.get());
     });
     EXPECT_TRUE(without.exited && without.code == kRefused)
         << name << ": the operation was not refused without it: " << without;

@@ -44,6 +44,19 @@ TEST(KeepCaps, DaemonSetIsDocumentedOncePerCapability) {
   EXPECT_FALSE(seen.count(CAP_SYS_PTRACE));
   EXPECT_FALSE(seen.count(CAP_SYS_MODULE));
   EXPECT_FALSE(seen.count(CAP_SYS_RAWIO));
+  // What a launch's child steps need is the launcher process's, not the daemon's.
+  for (int c : {CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_SYS_RESOURCE}) EXPECT_FALSE(seen.count(c)) << capabilityName(c);
+}
+
+TEST(KeepCaps, LauncherSetIsDocumentedOncePerCapability) {
+  CapabilitySet seen;
+  for (const auto& r : vmmd::launcherCapabilityReasons()) {
+    EXPECT_TRUE(seen.insert(r.cap).second) << capabilityName(r.cap) << " listed twice";
+    EXPECT_GT(std::string(r.reason).size(), 20u) << capabilityName(r.cap);
+  }
+  EXPECT_EQ(seen, vmmd::launcherCapabilities());
+  EXPECT_EQ(vmmd::launcherRequiredCapabilities(), (CapabilitySet{CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_SYS_ADMIN}));
+  for (int c : {CAP_KILL, CAP_DAC_OVERRIDE, CAP_CHOWN, CAP_NET_ADMIN}) EXPECT_FALSE(seen.count(c)) << capabilityName(c);
 }
 
 }  // namespace

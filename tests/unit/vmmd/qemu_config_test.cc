@@ -94,6 +94,47 @@ TEST(QemuGolden, SharedFileHugepagesSerialSocketPath) {
   expectGolden("shared_file_hugepages", buildQemuArgs(c, *arch));
 }
 
+// The sandbox manager's virtio-fs VM: guest RAM in a shared memfd (virtiofsd maps it), the share as
+// a vhost-user-fs device on the connection vmmd opened to virtiofsd, the agent port as always.
+TEST(QemuGolden, VirtioFsSharedMemfd) {
+  auto arch = archByName("x86_64");
+  QemuConfig c = minimal();
+  c.memory.sizeMiB = 1024;
+  c.memory.backend = MemorySpec::Backend::kMemfd;
+  c.qmp = QmpEndpoint{"", 3};
+  c.hotplugRootPorts = 1;
+  c.devices.push_back(SerialPortDevice{"agent", "agent.channel.0", "", 4});
+  c.devices.push_back(VirtioFsDevice{"share", "/run/kata-vmmd/shares/sandbox-1", "kataShared", 5, 1024});
+  expectGolden("virtio_fs_memfd", buildQemuArgs(c, *arch));
+}
+
+TEST(QemuConfig, VirtioFsNeedsSharedMemoryAConnectionAndASaneQueue) {
+  auto arch = archByName("x86_64");
+  auto refused = [&](QemuConfig c) {
+    try {
+      buildQemuArgs(c, *arch);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  QemuConfig c = minimal();
+  c.devices.push_back(VirtioFsDevice{"share", "/srv/share", "kataShared", 5, 1024});
+  EXPECT_NE(refused(c).find("needs guest memory in a shared backend"), std::string::npos) << refused(c);
+  c.memory.backend = MemorySpec::Backend::kMemfd;
+  EXPECT_EQ(refused(c), "accepted");
+  std::get<VirtioFsDevice>(c.devices.back()).socketFd = -1;
+  EXPECT_NE(refused(c).find("vhost-user connection to virtiofsd"), std::string::npos) << refused(c);
+  std::get<VirtioFsDevice>(c.devices.back()).socketFd = 5;
+  std::get<VirtioFsDevice>(c.devices.back()).queueSize = 1000;
+  EXPECT_NE(refused(c).find("power of two"), std::string::npos) << refused(c);
+  std::get<VirtioFsDevice>(c.devices.back()).queueSize = 1024;
+  std::get<VirtioFsDevice>(c.devices.back()).mountTag = "tag,x=y";
+  EXPECT_NE(refused(c).find("virtio-fs tag"), std::string::npos) << refused(c);
+  EXPECT_THROW(planHotplug(VirtioFsDevice{"fs", "/x", "t", 5, 1024}, "rp0", *arch), Error);
+}
+
 bool contains(const std::vector<std::string>& args, const std::string& needle) {
   for (const auto& a : args)
     if (a == needle) return true;

@@ -87,30 +87,62 @@ TEST(VmmdPolicy, RefusesTyposTypesAndUnsafeValues) {
   EXPECT_NE(bad("not toml [").find("not valid TOML"), std::string::npos);
 }
 
+TEST(VmmdPolicy, VirtiofsdIsAnAbsolutePathOrEmpty) {
+  EXPECT_EQ(parsePolicy("", "t").virtiofsd, "");
+  EXPECT_EQ(parsePolicy("[vm]\nvirtiofsd = \"\"\n", "t").virtiofsd, "");
+  EXPECT_EQ(parsePolicy("[vm]\nvirtiofsd = \"/usr/libexec/virtiofsd\"\n", "t").virtiofsd, "/usr/libexec/virtiofsd");
+  EXPECT_EQ(kindOf([] { parsePolicy("[vm]\nvirtiofsd = \"virtiofsd\"\n", "t"); }), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(kindOf([] { parsePolicy("[vm]\nvirtiofsd = 5\n", "t"); }), ErrorKind::kInvalidArgument);
+}
+
 TEST(VmmdAuthz, ConnectNeedsUidOrGidInPolicy) {
   Policy p = parsePolicy(kExample, "test");
-  EXPECT_NO_THROW(authorizeConnect(p, {0, 0, 1}));
-  EXPECT_NO_THROW(authorizeConnect(p, {1000, 5, 1}));
-  EXPECT_NO_THROW(authorizeConnect(p, {4000, 2000, 1}));
-  EXPECT_EQ(kindOf([&] { authorizeConnect(p, {4000, 4000, 1}); }), ErrorKind::kPermissionDenied);
+  EXPECT_NO_THROW(authorizeConnect(p, {0, 0, 1, {}}));
+  EXPECT_NO_THROW(authorizeConnect(p, {1000, 5, 1, {}}));
+  EXPECT_NO_THROW(authorizeConnect(p, {4000, 2000, 1, {}}));
+  EXPECT_EQ(kindOf([&] { authorizeConnect(p, {4000, 4000, 1, {}}); }), ErrorKind::kPermissionDenied);
+}
+
+TEST(VmmdAuthz, ConnectAcceptsAnAllowedSupplementaryGroup) {
+  Policy p = parsePolicy(kExample, "test");  // gids = [2000]
+  // Primary gid not allowed, a supplementary group is: admitted.
+  EXPECT_NO_THROW(authorizeConnect(p, {4000, 4000, 1, {100, 2000, 3000}}));
+  // Neither primary nor supplementary: refused, and the message names what the kernel reported.
+  try {
+    authorizeConnect(p, {4000, 4000, 1, {100, 3000}});
+    ADD_FAILURE() << "admitted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kPermissionDenied);
+    EXPECT_NE(std::string(e.what()).find("uid 4000 (gid 4000, groups 100,3000) is not allowed"), std::string::npos)
+        << e.what();
+  }
+  try {
+    authorizeConnect(p, {4000, 4000, 1, {}});
+    ADD_FAILURE() << "admitted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no supplementary groups"), std::string::npos) << e.what();
+  }
+  // A policy without gids admits nobody by group.
+  Policy none = parsePolicy("[access]\nuids = [1000]\n", "test");
+  EXPECT_EQ(kindOf([&] { authorizeConnect(none, {4000, 2000, 1, {2000}}); }), ErrorKind::kPermissionDenied);
 }
 
 TEST(VmmdAuthz, LimitsCountSandboxesMemoryAndVcpus) {
   Policy p = parsePolicy(kExample, "test");
-  CallerId u{1000, 1000, 1};
+  CallerId u{1000, 1000, 1, {}};
   EXPECT_NO_THROW(authorizeCreate(p, u, {1, 1024, 2}, 2, 1024));
   EXPECT_EQ(kindOf([&] { authorizeCreate(p, u, {2, 0, 0}, 1, 64); }), ErrorKind::kPermissionDenied);
   EXPECT_EQ(kindOf([&] { authorizeCreate(p, u, {0, 4000, 0}, 1, 128); }), ErrorKind::kPermissionDenied);
   EXPECT_EQ(kindOf([&] { authorizeCreate(p, u, {0, 0, 7}, 2, 64); }), ErrorKind::kPermissionDenied);
-  EXPECT_NO_THROW(authorizeCreate(p, {1001, 1, 1}, {9, 0, 0}, 1, 64));  // per-uid override
-  EXPECT_NO_THROW(authorizeCreate(p, {0, 0, 1}, {100, 1 << 20, 100}, 64, 1 << 20));  // root
+  EXPECT_NO_THROW(authorizeCreate(p, {1001, 1, 1, {}}, {9, 0, 0}, 1, 64));  // per-uid override
+  EXPECT_NO_THROW(authorizeCreate(p, {0, 0, 1, {}}, {100, 1 << 20, 100}, 64, 1 << 20));  // root
 }
 
 TEST(VmmdAuthz, OtherUidsSeeNotFound) {
-  EXPECT_NO_THROW(authorizeAccess({1000, 1, 1}, 1000, "a"));
-  EXPECT_NO_THROW(authorizeAccess({0, 0, 1}, 1000, "a"));
+  EXPECT_NO_THROW(authorizeAccess({1000, 1, 1, {}}, 1000, "a"));
+  EXPECT_NO_THROW(authorizeAccess({0, 0, 1, {}}, 1000, "a"));
   try {
-    authorizeAccess({1001, 1, 1}, 1000, "a");
+    authorizeAccess({1001, 1, 1, {}}, 1000, "a");
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kNotFound);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "common/error.h"
@@ -59,6 +60,27 @@ TEST_F(RegistryTest, RoundTripsAndSkipsCorruptRecords) {
   reg.remove("a");
   reg.remove("a");  // missing is fine
   EXPECT_EQ(reg.loadAll(log_).size(), 1u);
+}
+
+TEST_F(RegistryTest, VirtioFsFieldsRoundTripAndOldRecordsMeanNinePNoVirtiofsd) {
+  auto r = record("vfs", 42, 7);
+  r.sharedFs = "virtio-fs";
+  r.virtiofsdPid = 43;
+  r.virtiofsdStartTime = 8;
+  SandboxRecord back = recordFromJson(recordToJson(r));
+  EXPECT_EQ(back.sharedFs, "virtio-fs");
+  EXPECT_EQ(back.virtiofsdPid, 43);
+  EXPECT_EQ(back.virtiofsdStartTime, 8u);
+  // A record an earlier daemon wrote, without the fields.
+  nlohmann::json old = nlohmann::json::parse(recordToJson(record("old", 42, 7)));
+  old.erase("sharedFs");
+  old.erase("virtiofsdPid");
+  old.erase("virtiofsdStartTime");
+  SandboxRecord legacy = recordFromJson(old.dump());
+  EXPECT_EQ(legacy.sharedFs, "virtio-9p");
+  EXPECT_EQ(legacy.virtiofsdPid, -1);
+  r.sharedFs = "nfs";
+  EXPECT_THROW(recordFromJson(recordToJson(r)), Error);
 }
 
 TEST_F(RegistryTest, RejectsHostileRecords) {
