@@ -193,5 +193,42 @@ TEST_F(ContainerConsoleTest, PtysComeFromTheContainersOwnDevptsInstance) {
   EXPECT_NE(out.find("EXISTS\r\n"), std::string::npos) << out;
 }
 
+// runc's fixStdioPermissions: the pty slave is the process's user's before the uid change, so a
+// non-root process can reopen its terminal by path (mode 0620 would refuse it otherwise).
+TEST_F(ContainerConsoleTest, NonRootProcessOwnsAndCanReopenItsTerminal) {
+  oci::Spec s = oci::parseSpec(R"({"ociVersion":"1.0.2","root":{"path":"rootfs"},
+      "process":{"cwd":"/","args":["busybox","sh","-c",
+        "stat -c 'OWNER %u:%g %a' /dev/pts/0; echo hi > \"$(tty)\" && echo REOPENED; id -u"],
+        "env":["PATH=/bin"],"user":{"uid":1234,"gid":2345}},
+      "mounts":[
+        {"destination":"/proc","type":"proc","source":"proc","options":["nosuid","noexec","nodev"]},
+        {"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid","strictatime","mode=755","size=65536k"]},
+        {"destination":"/dev/pts","type":"devpts","source":"devpts","options":["nosuid","noexec","newinstance","ptmxmode=0666","mode=0620"]}
+      ]})");
+  int sp[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+  UniqueFd parent(sp[0]), child(sp[1]);
+  testing::ChildResult r = testing::runInChild([&] {
+    KATA_SYSCALL(::unshare(CLONE_NEWNS), "unshare");
+    RootfsOptions options;
+    options.noPivot = true;
+    setupRootfs(s, rootfs_, options);
+    ContainerConsole console = openContainerConsole(std::nullopt);
+    sendFd(child.get(), console.master.get());
+    becomeSessionOnTerminal(console.slave.get());
+    ProcessSetup setup;
+    setup.process = &*s.process;
+    setup.spec = &s;
+    setupProcessAndExec(setup);
+  });
+  EXPECT_EQ(r.output, "");
+  UniqueFd master = receiveFd(parent.get());
+  ASSERT_TRUE(master) << r.output;
+  std::string out = readMaster(master.get());
+  EXPECT_EQ(r.exitCode, 0) << out;
+  EXPECT_NE(out.find("OWNER 1234:0 620\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("hi\r\nREOPENED\r\n1234\r\n"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace kata::agent
