@@ -503,7 +503,18 @@ std::unique_ptr<ManagedProcess> ContainerManager::startProcess(Container& c, con
         // The cgroup first (from the agent's view of the hierarchy); the process inherits it.
         if (c.cgroup) c.cgroup->addProcess(::getpid());
         // (No structured binding: clang 14 cannot capture one in KATA_SYSCALL's lambda.)
-        for (auto& entry : nsFds) KATA_SYSCALL(::setns(entry.first.get(), entry.second), "setns");
+        bool joinedUserNs = false;
+        for (auto& entry : nsFds) {
+          KATA_SYSCALL(::setns(entry.first.get(), entry.second), "setns");
+          joinedUserNs |= entry.second == CLONE_NEWUSER;
+        }
+        // As the init: uid/gid 0 of the container's user namespace, so what the process makes before
+        // its user change (its pty in the container's devpts) belongs to a uid mapped there, and
+        // the stdio can be given to process.user (the agent's own uid is unmapped in it).
+        if (joinedUserNs) {
+          KATA_SYSCALL(::setresgid(0, 0, 0), "setresgid 0 in the container's user namespace");
+          KATA_SYSCALL(::setresuid(0, 0, 0), "setresuid 0 in the container's user namespace");
+        }
         pid_t child = KATA_SYSCALL(::fork(), "fork into the container's pid namespace");
         if (child != 0) {
           writeAll(pidPipe.write.get(), reinterpret_cast<const char*>(&child), sizeof child);

@@ -36,7 +36,7 @@ constexpr auto kBootTimeout = seconds(120);
 constexpr const char* kBusybox = "/bin/busybox";
 constexpr const char* kShareTag = "ctrshare";
 const char* const kApplets[] = {"sh", "echo", "cat", "sleep", "id", "ps", "stty", "hostname", "true", "kill", "wait", "head", "grep", "touch", "mkdir",
-                              "tty", "ls", "tr", "readlink"};
+                              "tty", "ls", "tr", "readlink", "stat"};
 
 // Output the agent streams to us, kept in a shared state the test reads.
 struct Captured {
@@ -431,6 +431,35 @@ TEST_F(AgentContainerTest, TerminalSetupErrorsAreTheCreateAndExecErrors) {
   EXPECT_EQ(ps(c.container).size(), 1u);
   Execed ok = exec(c.container, "t", {"true"});  // the exec id was forgotten with the failure
   EXPECT_EQ(wait(ok.process).code, 0);
+  removeForce(c.container);
+}
+
+// The same in a user namespace (the devpts instance belongs to it), and for a non-root exec'd
+// process, which owns its pts (runc's fixStdioPermissions) and can reopen it by path.
+TEST_F(AgentContainerTest, TerminalInAUserNamespaceAndForANonRootUser) {
+  nlohmann::json spec = nlohmann::json::parse(containerSpec({"sh", "-c", "tty; id -u; sleep 1000"}, "ptyuser", true));
+  spec["linux"]["namespaces"].push_back({{"type", "user"}});
+  spec["linux"]["namespaces"].push_back({{"type", "cgroup"}});
+  spec["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+  spec["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+  Created c = createWithSpec("ptyuser", spec.dump());
+  waitFor(c.container.startRequest().send(), seconds(60));
+  ASSERT_TRUE(waitUntil([&] { return c.out->data.find("/dev/pts/0\r\n0\r\n") != std::string::npos; }))
+      << c.out->data;
+
+  auto out = std::make_shared<Captured>(), err = std::make_shared<Captured>();
+  auto req = c.container.execRequest();
+  auto ps = req.initSpec();
+  ps.setExecId("app");
+  nlohmann::json p = processJson({"sh", "-c", "t=$(tty); echo $t; stat -c '%u %a' $t; echo hi > $t && echo REOPENED"},
+                                 true);
+  p["user"] = {{"uid", 1000}, {"gid", 1000}};
+  std::string text = p.dump();
+  ps.setProcessJson(kj::arrayPtr(reinterpret_cast<const kj::byte*>(text.data()), text.size()));
+  setStdio(req.initStdio(), out, err);
+  auto proc = waitFor(req.send(), seconds(60)).getProcess();
+  EXPECT_EQ(wait(proc).code, 0) << out->data;
+  EXPECT_EQ(out->data, "/dev/pts/1\r\n1000 620\r\nhi\r\nREOPENED\r\n");
   removeForce(c.container);
 }
 
