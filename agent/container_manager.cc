@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -19,6 +20,7 @@
 #include <cstring>
 #include <set>
 
+#include "agent/container/console.h"
 #include "common/error.h"
 #include "common/fs.h"
 
@@ -32,6 +34,9 @@ class ManagedProcess {
   pid_t pid = -1;
   bool terminal = false;
   UniqueFd ptyMaster;                                    // for resize; the pumps use their own dups
+  // Terminal: resolves once the master arrived from the process (ptyMaster and stdinStream set) or
+  // cannot arrive any more (ptyMaster stays empty).
+  kj::Maybe<kj::ForkedPromise<void>> terminalArrived;
   kj::Maybe<kj::Own<kj::AsyncOutputStream>> stdinStream;  // null once closed
   kj::Promise<void> stdinTail = kj::READY_NOW;           // serializes writes
   std::optional<int> waitStatus;
@@ -87,8 +92,10 @@ kj::Promise<T> evalGuarded(Fn&& fn) {
 // ---- the child side (runs after clone/fork; reports errors on the sync pipe) ----
 
 struct ChildStdio {
-  int in = -1, out = -1, err = -1;  // dup2'ed onto 0, 1, 2
-  int ptySlave = -1;                 // when >= 0: controlling terminal on 0-2
+  int in = -1, out = -1, err = -1;  // pipes: dup2'ed onto 0, 1, 2
+  // Terminal (when >= 0): the child opens the pty in the container and sends the master here.
+  int terminalSocket = -1;
+  std::optional<ConsoleSize> consoleSize;
 };
 
 void writeAll(int fd, const char* p, size_t n) {
@@ -109,11 +116,20 @@ void writeAll(int fd, const char* p, size_t n) {
   ::_exit(127);
 }
 
-void attachStdio(const ChildStdio& s) {
-  if (s.ptySlave >= 0) {
-    KATA_SYSCALL(::setsid(), "setsid");
-    KATA_SYSCALL(::ioctl(s.ptySlave, TIOCSCTTY, 0), "ioctl TIOCSCTTY on the pty");
-    for (int t = 0; t <= 2; ++t) KATA_SYSCALL(::dup2(s.ptySlave, t), "dup2 pty");
+// In the container (the init after its root file system is in place, an exec'd process after it
+// joined the mount namespace): the pty from the container's own devpts, as runc makes it. The
+// master goes to the agent before anything can fail later; the slave is returned for attachStdio.
+int openTerminal(const ChildStdio& s) {
+  if (s.terminalSocket < 0) return -1;
+  ContainerConsole console = openContainerConsole(s.consoleSize);
+  sendFd(s.terminalSocket, console.master.get());
+  // The child ends in exec or _exit, which run no destructors: the slave lives until the exec.
+  return console.slave.release();
+}
+
+void attachStdio(const ChildStdio& s, int ptySlave) {
+  if (ptySlave >= 0) {
+    becomeSessionOnTerminal(ptySlave);
   } else {
     KATA_SYSCALL(::dup2(s.in, 0), "dup2 stdin");
     KATA_SYSCALL(::dup2(s.out, 1), "dup2 stdout");
@@ -144,22 +160,17 @@ struct Pipe {
   }
 };
 
-UniqueFd openPtyMaster(std::string& slavePath) {
-  UniqueFd m(KATA_SYSCALL(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC), "posix_openpt"));
-  KATA_SYSCALL(::grantpt(m.get()), "grantpt");
-  KATA_SYSCALL(::unlockpt(m.get()), "unlockpt");
-  char name[128];
-  int rc = ::ptsname_r(m.get(), name, sizeof name);
-  if (rc != 0) throwSysError(rc, "ptsname_r");
-  slavePath = name;
-  return m;
-}
-
 void setWinsize(int fd, unsigned rows, unsigned cols) {
   struct winsize ws {};
   ws.ws_row = static_cast<unsigned short>(rows);
   ws.ws_col = static_cast<unsigned short>(cols);
   KATA_SYSCALL(::ioctl(fd, TIOCSWINSZ, &ws), "ioctl TIOCSWINSZ");
+}
+
+// Resolves once a terminal's master has arrived from the process (at once without a terminal).
+kj::Promise<void> terminalArrival(ManagedProcess& p) {
+  KJ_IF_MAYBE(t, p.terminalArrived) { return t->addBranch(); }
+  return kj::READY_NOW;
 }
 
 // Reads everything until end of file (bounded): the sync pipe's answer.
@@ -379,19 +390,20 @@ std::unique_ptr<ManagedProcess> ContainerManager::startProcess(Container& c, con
   mp->execId = execId;
   mp->terminal = proc.terminal;
 
-  // Descriptors the child gets, and the parent's ends.
-  UniqueFd childIn, childOut, childErr, ptySlave, parentIn, parentOut, parentErr;
+  // Descriptors the child gets, and the parent's ends. A terminal is opened by the child itself,
+  // inside the container, and its master comes back over a socket pair (openTerminal above).
+  UniqueFd childIn, childOut, childErr, childTerminal, parentIn, parentOut, parentErr, parentTerminal;
+  std::optional<ConsoleSize> consoleSize;
   if (proc.terminal) {
-    std::string slavePath;
-    mp->ptyMaster = openPtyMaster(slavePath);
     if (proc.consoleSize) {
       auto rows = proc.consoleSize->height, cols = proc.consoleSize->width;
       if (rows > 0xffff || cols > 0xffff) fail(ErrorKind::kInvalidArgument, "process.consoleSize is larger than 65535");
-      setWinsize(mp->ptyMaster.get(), static_cast<unsigned>(rows), static_cast<unsigned>(cols));
+      consoleSize = ConsoleSize{static_cast<unsigned>(rows), static_cast<unsigned>(cols)};
     }
-    ptySlave = UniqueFd(KATA_SYSCALL(::open(slavePath.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC), slavePath));
-    parentIn = UniqueFd(KATA_SYSCALL(::fcntl(mp->ptyMaster.get(), F_DUPFD_CLOEXEC, 3), "dup pty master"));
-    parentOut = UniqueFd(KATA_SYSCALL(::fcntl(mp->ptyMaster.get(), F_DUPFD_CLOEXEC, 3), "dup pty master"));
+    int sp[2];
+    KATA_SYSCALL(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), "socketpair for the pty master");
+    parentTerminal = UniqueFd(sp[0]);
+    childTerminal = UniqueFd(sp[1]);
   } else {
     Pipe in = Pipe::make(), out = Pipe::make(), err = Pipe::make();
     childIn = std::move(in.read);
@@ -401,7 +413,7 @@ std::unique_ptr<ManagedProcess> ContainerManager::startProcess(Container& c, con
     childErr = std::move(err.write);
     parentErr = std::move(err.read);
   }
-  ChildStdio cs{childIn.get(), childOut.get(), childErr.get(), ptySlave.get()};
+  ChildStdio cs{childIn.get(), childOut.get(), childErr.get(), childTerminal.get(), consoleSize};
 
   Pipe sync = Pipe::make();     // child -> agent: 'R' ready, 'E'<message>; end of file at exec
   Pipe control = Pipe::make();  // agent -> child: 'M' maps written, 'S' start
@@ -445,10 +457,12 @@ std::unique_ptr<ManagedProcess> ContainerManager::startProcess(Container& c, con
         }
         if (cgroupNs) KATA_SYSCALL(::unshare(CLONE_NEWCGROUP), "unshare the cgroup namespace");
         launcher_->prepareRootfs(c.spec, c.rootfs, c.cgroup ? c.cgroup->path() : std::string());
+        // The terminal exists from create on (as with runc, the engine gets the master before start).
+        int ptySlave = openTerminal(cs);
         writeAll(syncFd, "R", 1);
         // The start barrier: 'S' lets the process exec; end of file means the container was removed.
         if (readByte(control.read.get()) != 'S') ::_exit(1);
-        attachStdio(cs);
+        attachStdio(cs, ptySlave);
         launcher_->exec(setup);
       } catch (const std::exception& e) {
         childFail(syncFd, e.what());
@@ -489,13 +503,24 @@ std::unique_ptr<ManagedProcess> ContainerManager::startProcess(Container& c, con
         // The cgroup first (from the agent's view of the hierarchy); the process inherits it.
         if (c.cgroup) c.cgroup->addProcess(::getpid());
         // (No structured binding: clang 14 cannot capture one in KATA_SYSCALL's lambda.)
-        for (auto& entry : nsFds) KATA_SYSCALL(::setns(entry.first.get(), entry.second), "setns");
+        bool joinedUserNs = false;
+        for (auto& entry : nsFds) {
+          KATA_SYSCALL(::setns(entry.first.get(), entry.second), "setns");
+          joinedUserNs |= entry.second == CLONE_NEWUSER;
+        }
+        // As the init: uid/gid 0 of the container's user namespace, so what the process makes before
+        // its user change (its pty in the container's devpts) belongs to a uid mapped there, and
+        // the stdio can be given to process.user (the agent's own uid is unmapped in it).
+        if (joinedUserNs) {
+          KATA_SYSCALL(::setresgid(0, 0, 0), "setresgid 0 in the container's user namespace");
+          KATA_SYSCALL(::setresuid(0, 0, 0), "setresuid 0 in the container's user namespace");
+        }
         pid_t child = KATA_SYSCALL(::fork(), "fork into the container's pid namespace");
         if (child != 0) {
           writeAll(pidPipe.write.get(), reinterpret_cast<const char*>(&child), sizeof child);
           ::_exit(0);
         }
-        attachStdio(cs);
+        attachStdio(cs, openTerminal(cs));
         launcher_->exec(setup);
       } catch (const std::exception& e) {
         childFail(syncFd, e.what());
@@ -525,18 +550,50 @@ std::unique_ptr<ManagedProcess> ContainerManager::startProcess(Container& c, con
   childIn.reset();
   childOut.reset();
   childErr.reset();
-  ptySlave.reset();
+  childTerminal.reset();  // so the socket reports end of file if the child dies before sending
 
   // Output pumps, joined with the exit so wait() answers after the output was delivered.
   auto pumps = kj::heapArrayBuilder<kj::Promise<void>>(3);
   KJ_IF_MAYBE(e, exited) { pumps.add(kj::mv(*e)); }
-  pumps.add(pump(io_.wrapInputFd(parentOut.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP), kj::mv(stdio.stdout),
-                 log_));
+  if (parentTerminal) {
+    ManagedProcess* p = mp.get();  // the promises below are owned by *p
+    auto socket = io_.wrapUnixSocketFd(parentTerminal.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
+    auto& s = *socket;
+    auto arrived = s.tryReceiveFd()
+                       .attach(kj::mv(socket))
+                       .then(
+                           [this, p](kj::Maybe<kj::AutoCloseFd> fd) {
+                             KJ_IF_MAYBE(f, fd) {
+                               UniqueFd master(f->release());
+                               KATA_SYSCALL(::fcntl(master.get(), F_SETFD, FD_CLOEXEC), "pty master close-on-exec");
+                               int in = KATA_SYSCALL(::fcntl(master.get(), F_DUPFD_CLOEXEC, 3), "dup pty master");
+                               p->stdinStream = io_.wrapOutputFd(in, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
+                               p->ptyMaster = std::move(master);
+                             }
+                           },
+                           [this, p](kj::Exception&& e) {
+                             log_.warn("no pty master came from the process",
+                                       {{"exec_id", p->execId}, {"error", e.getDescription().cStr()}});
+                           })
+                       .fork();
+    pumps.add(arrived.addBranch().then([this, p, out = kj::mv(stdio.stdout)]() mutable -> kj::Promise<void> {
+      if (!p->ptyMaster) {
+        KJ_IF_MAYBE(o, out) { return o->endRequest().send().ignoreResult().catch_([](kj::Exception&&) {}); }
+        return kj::READY_NOW;
+      }
+      int fd = KATA_SYSCALL(::fcntl(p->ptyMaster.get(), F_DUPFD_CLOEXEC, 3), "dup pty master");
+      return pump(io_.wrapInputFd(fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP), kj::mv(out), log_);
+    }));
+    p->terminalArrived = kj::mv(arrived);
+  } else {
+    pumps.add(pump(io_.wrapInputFd(parentOut.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP),
+                   kj::mv(stdio.stdout), log_));
+  }
   if (parentErr)
     pumps.add(pump(io_.wrapInputFd(parentErr.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP),
                    kj::mv(stdio.stderr), log_));
   mp->finished = kj::joinPromises(pumps.finish()).fork();
-  mp->stdinStream = io_.wrapOutputFd(parentIn.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
+  if (parentIn) mp->stdinStream = io_.wrapOutputFd(parentIn.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
   syncReadOut = std::move(sync.read);
   return mp;
 }
@@ -580,8 +637,20 @@ kj::Promise<void> ContainerManager::createContainer(ContainerRequest request, St
                            first = kj::mv(first)](size_t n) mutable -> kj::Promise<void> {
       if (n == 1 && first[0] == 'R') {
         ref.initSync = kj::mv(syncStream);
-        log_.info("container created", {{"container", id}, {"pid", std::to_string(ref.init().pid)}});
-        return kj::READY_NOW;
+        // A terminal's master was sent before 'R'; answer once it is relayed, so resizeTty and stdin
+        // work as soon as the host has the Process.
+        return terminalArrival(ref.init()).then([this, id]() -> kj::Promise<void> {
+          ManagedProcess& initProcess = process(id, "");
+          if (initProcess.terminal && !initProcess.ptyMaster) {
+            ::kill(initProcess.pid, SIGKILL);  // the reaper collects it
+            containers_.erase(id);
+            return KJ_EXCEPTION(FAILED, kj::str("container \"", id,
+                                                "\": set-up of the init process failed: its terminal did not reach "
+                                                "the agent (see the guest console)"));
+          }
+          log_.info("container created", {{"container", id}, {"pid", std::to_string(initProcess.pid)}});
+          return kj::READY_NOW;
+        });
       }
       auto& s = *syncStream;
       auto acc = kj::heap<std::string>();
@@ -639,8 +708,18 @@ kj::Promise<void> ContainerManager::exec(const std::string& id, ExecRequest requ
     return readSync(s).then([this, id, execId, pid, sync = kj::mv(sync)](SyncMessage m) -> kj::Promise<void> {
       const std::string& msg = *m;
       if (msg.empty()) {
-        log_.info("process started", {{"container", id}, {"exec_id", execId}, {"pid", std::to_string(pid)}});
-        return kj::READY_NOW;
+        // Exec'd: the master was sent before the exec, so it is on its way or here.
+        return terminalArrival(process(id, execId)).then([this, id, execId, pid]() -> kj::Promise<void> {
+          ManagedProcess& started = process(id, execId);
+          if (started.terminal && !started.ptyMaster) {
+            ::kill(started.pid, SIGKILL);
+            containers_.at(id)->processes.erase(execId);
+            return KJ_EXCEPTION(FAILED, kj::str("container \"", id, "\": exec \"", execId,
+                                                "\" failed: its terminal did not reach the agent (see the guest console)"));
+          }
+          log_.info("process started", {{"container", id}, {"exec_id", execId}, {"pid", std::to_string(pid)}});
+          return kj::READY_NOW;
+        });
       }
       // The failed process exits by itself; forget it once reaped.
       auto it = containers_.find(id);

@@ -1,6 +1,6 @@
 // Everything per process between the rootfs and execve, in runc's order (standard_init_linux.go and
 // finalizeNamespace): hostname, sysctl, oom_score_adj, rlimits, no_new_privs, [seccomp when it must
-// be loaded while still privileged], bounding set, user with kept capabilities, capability sets,
+// be loaded while still privileged], bounding set, stdio ownership, user with kept capabilities, capability sets,
 // umask, cwd, env, PATH lookup, [seccomp], execve.
 #include "agent/container/process_init.h"
 
@@ -202,7 +202,25 @@ std::vector<gid_t> memberGroups(uid_t uid) {
   return out;
 }
 
+// runc's fixStdioPermissions: the stdio (a pty slave of the container's devpts, the agent's pipes)
+// is given to the process's uid while still privileged, so a non-root process can reopen its
+// terminal by path (/dev/pts/N, $(tty)) as on runc. Only the owner changes (the group is devpts'
+// gid= choice); /dev/null and what the uid owns already are left alone, and an owner or uid the user
+// namespace does not map (EPERM, EINVAL) is skipped, as runc does.
+void giveStdioToUser(uid_t uid) {
+  struct stat null {};
+  bool haveNull = ::stat("/dev/null", &null) == 0 && S_ISCHR(null.st_mode);
+  for (int fd = 0; fd <= 2; ++fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) continue;  // not open: nothing to give
+    if (st.st_uid == uid || (haveNull && S_ISCHR(st.st_mode) && st.st_rdev == null.st_rdev)) continue;
+    if (::fchown(fd, uid, static_cast<gid_t>(-1)) != 0 && errno != EPERM && errno != EINVAL)
+      throwSysError(errno, "process.user.uid " + std::to_string(uid) + ": chown stdio fd " + std::to_string(fd));
+  }
+}
+
 void setupUser(const oci::User& user) {
+  giveStdioToUser(user.uid);
   std::vector<gid_t> groups = memberGroups(user.uid);
   if (user.additionalGids) groups.insert(groups.end(), user.additionalGids->begin(), user.additionalGids->end());
   // With a user namespace whose setgroups is "deny", only an empty list can be (and needs to be) skipped.

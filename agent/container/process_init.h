@@ -8,7 +8,8 @@
 //                                  /dev symlinks, pivot_root, maskedPaths, readonlyPaths, readonly root
 //   2. setupProcess(spec.linux + process) hostname/domainname (when a UTS ns is new), sysctl,
 //                                  oomScoreAdj, rlimits, personality, ioPriority, no_new_privs,
-//                                  bounding set, setgroups/setgid/setuid, capabilities, umask, cwd,
+//                                  bounding set, stdio owner (runc's fixStdioPermissions),
+//                                  setgroups/setgid/setuid, capabilities, umask, cwd,
 //                                  env, seccomp (last, after everything needing syscalls the profile
 //                                  may deny), then execve. Without noNewPrivileges the filter is
 //                                  loaded before the uid change instead (it needs CAP_SYS_ADMIN then),

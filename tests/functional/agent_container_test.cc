@@ -35,7 +35,8 @@ namespace rpc = ipc::agent;
 constexpr auto kBootTimeout = seconds(120);
 constexpr const char* kBusybox = "/bin/busybox";
 constexpr const char* kShareTag = "ctrshare";
-const char* const kApplets[] = {"sh", "echo", "cat", "sleep", "id", "ps", "stty", "hostname", "true", "kill", "wait", "head", "grep", "touch", "mkdir"};
+const char* const kApplets[] = {"sh", "echo", "cat", "sleep", "id", "ps", "stty", "hostname", "true", "kill", "wait", "head", "grep", "touch", "mkdir",
+                              "tty", "ls", "tr", "readlink", "stat"};
 
 // Output the agent streams to us, kept in a shared state the test reads.
 struct Captured {
@@ -358,6 +359,107 @@ TEST_F(AgentContainerTest, TerminalHasTheConsoleSizeAndFollowsResize) {
   EXPECT_EQ(wait(t.process).code, 0);
   EXPECT_NE(t.out->data.find("40 100"), std::string::npos) << t.out->data;
   EXPECT_EQ(t.err->data, "");  // a terminal has one output stream
+  removeForce(c.container);
+}
+
+// As with runc, the terminal is a pty of the container's own devpts instance (opened by the process
+// in the container, its master relayed by the agent): tty and ttyname() work, /proc/self/fd/0 names
+// a path that exists in the container, and an exec'd process gets the next pts of the same instance.
+TEST_F(AgentContainerTest, TerminalIsAPtyOfTheContainersOwnDevpts) {
+  nlohmann::json spec = nlohmann::json::parse(containerSpec(
+      {"sh", "-c",
+       "tty; stty size; ls -l /proc/self/fd/0; test -c \"$(readlink /proc/self/fd/0)\" && echo EXISTS; "
+       "read line; stty size; sleep 1000"},
+      "ptyhost", true));
+  spec["process"]["consoleSize"] = {{"height", 31}, {"width", 97}};
+  Created c = createWithSpec("pty", spec.dump());
+  waitFor(c.container.startRequest().send(), seconds(60));
+  ASSERT_TRUE(waitUntil([&] { return c.out->data.find("EXISTS") != std::string::npos; })) << c.out->data;
+  EXPECT_EQ(c.out->data.rfind("/dev/pts/0\r\n31 97\r\n", 0), 0u) << c.out->data;
+  EXPECT_NE(c.out->data.find("/proc/self/fd/0 -> /dev/pts/0\r\n"), std::string::npos) << c.out->data;
+  auto r = c.init.resizeTtyRequest();
+  r.setRows(50);
+  r.setCols(132);
+  waitFor(r.send(), seconds(30));
+  auto in = waitFor(c.init.stdinRequest().send(), seconds(30)).getStream();
+  auto w = in.writeRequest();
+  w.setData(kj::arrayPtr(reinterpret_cast<const kj::byte*>("go\n"), 3));
+  waitFor(w.send(), seconds(30));
+  ASSERT_TRUE(waitUntil([&] { return c.out->data.find("50 132") != std::string::npos; })) << c.out->data;
+
+  // The exec's pty: pts/1 of the same instance (its /dev/pts holds the init's 0 and its own 1), with
+  // its own consoleSize.
+  Execed e = exec(c.container, "pty-exec",
+                  {"sh", "-c", "tty; stty size; ls /dev/pts | tr '\\n' ' '; echo; ls -l /proc/self/fd/0"}, true);
+  EXPECT_EQ(wait(e.process).code, 0);
+  EXPECT_EQ(e.out->data.rfind("/dev/pts/1\r\n24 80\r\n0 1 ptmx \r\n", 0), 0u) << e.out->data;
+  EXPECT_NE(e.out->data.find("/proc/self/fd/0 -> /dev/pts/1\r\n"), std::string::npos) << e.out->data;
+  EXPECT_TRUE(e.out->ended);
+  removeForce(c.container);
+}
+
+// Without a devpts in the container there is no /dev/ptmx to open: the create (init) or the exec
+// fails with the reason, like any other set-up error, and leaves nothing behind.
+TEST_F(AgentContainerTest, TerminalSetupErrorsAreTheCreateAndExecErrors) {
+  auto withoutDevpts = [](bool terminal) {
+    nlohmann::json spec = nlohmann::json::parse(containerSpec({"sleep", "1000"}, "nopts", terminal));
+    nlohmann::json mounts = nlohmann::json::array();
+    for (auto& m : spec["mounts"])
+      if (m["destination"] != "/dev/pts") mounts.push_back(m);
+    spec["mounts"] = mounts;
+    return spec.dump();
+  };
+  const std::string hint = "process.terminal: /dev/ptmx: open (mount devpts with newinstance,ptmxmode=0666";
+  try {
+    createWithSpec("nopts", withoutDevpts(true));
+    FAIL() << "a terminal without devpts was created";
+  } catch (const kj::Exception& e) {
+    std::string what = e.getDescription().cStr();
+    EXPECT_NE(what.find("container \"nopts\": set-up of the init process failed: " + hint), std::string::npos) << what;
+    EXPECT_NE(what.find("No such file or directory"), std::string::npos) << what;
+  }
+  // The id is free again; an exec'd terminal in that container fails the same way, the init lives on.
+  Created c = createWithSpec("nopts", withoutDevpts(false));
+  waitFor(c.container.startRequest().send(), seconds(60));
+  try {
+    exec(c.container, "t", {"true"}, true);
+    FAIL() << "a terminal exec without devpts succeeded";
+  } catch (const kj::Exception& e) {
+    std::string what = e.getDescription().cStr();
+    EXPECT_NE(what.find("container \"nopts\": exec \"t\" failed: " + hint), std::string::npos) << what;
+  }
+  EXPECT_EQ(ps(c.container).size(), 1u);
+  Execed ok = exec(c.container, "t", {"true"});  // the exec id was forgotten with the failure
+  EXPECT_EQ(wait(ok.process).code, 0);
+  removeForce(c.container);
+}
+
+// The same in a user namespace (the devpts instance belongs to it), and for a non-root exec'd
+// process, which owns its pts (runc's fixStdioPermissions) and can reopen it by path.
+TEST_F(AgentContainerTest, TerminalInAUserNamespaceAndForANonRootUser) {
+  nlohmann::json spec = nlohmann::json::parse(containerSpec({"sh", "-c", "tty; id -u; sleep 1000"}, "ptyuser", true));
+  spec["linux"]["namespaces"].push_back({{"type", "user"}});
+  spec["linux"]["namespaces"].push_back({{"type", "cgroup"}});
+  spec["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+  spec["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+  Created c = createWithSpec("ptyuser", spec.dump());
+  waitFor(c.container.startRequest().send(), seconds(60));
+  ASSERT_TRUE(waitUntil([&] { return c.out->data.find("/dev/pts/0\r\n0\r\n") != std::string::npos; }))
+      << c.out->data;
+
+  auto out = std::make_shared<Captured>(), err = std::make_shared<Captured>();
+  auto req = c.container.execRequest();
+  auto ps = req.initSpec();
+  ps.setExecId("app");
+  nlohmann::json p = processJson({"sh", "-c", "t=$(tty); echo $t; stat -c '%u %a' $t; echo hi > $t && echo REOPENED"},
+                                 true);
+  p["user"] = {{"uid", 1000}, {"gid", 1000}};
+  std::string text = p.dump();
+  ps.setProcessJson(kj::arrayPtr(reinterpret_cast<const kj::byte*>(text.data()), text.size()));
+  setStdio(req.initStdio(), out, err);
+  auto proc = waitFor(req.send(), seconds(60)).getProcess();
+  EXPECT_EQ(wait(proc).code, 0) << out->data;
+  EXPECT_EQ(out->data, "/dev/pts/1\r\n1000 620\r\nhi\r\nREOPENED\r\n");
   removeForce(c.container);
 }
 

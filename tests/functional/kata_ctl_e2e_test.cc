@@ -365,6 +365,8 @@ TEST_F(KataCtlE2E, ConsoleSocketTerminalFollowsTheWindowSize) {
   ASSERT_EQ(::write(master, cmd.data(), cmd.size()), static_cast<ssize_t>(cmd.size()));
   auto out = readUntil(master, "done-2", std::chrono::seconds(20));
   EXPECT_NE(out.find("33 111"), std::string::npos) << out;
+  // The pty is the container's own (its devpts instance), so tty names it.
+  EXPECT_NE(out.find("\r\n/dev/pts/0\r\n"), std::string::npos) << out;
   winsize bigger{44, 120, 0, 0};
   ASSERT_EQ(::ioctl(master, TIOCSWINSZ, &bigger), 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
