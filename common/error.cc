@@ -27,7 +27,8 @@ std::string taggedMessage(const Error& error) { return std::string(errorKindTag(
 Error errorFromRemote(const std::string& description, const std::string& peer) {
   std::string text = description;
   const std::string remote = "remote exception: ";
-  if (text.rfind(remote, 0) == 0) text = text.substr(remote.size());
+  // One prefix per RPC hop: a call forwarded by the sandbox monitor has two.
+  while (text.rfind(remote, 0) == 0) text = text.substr(remote.size());
   for (const auto& [kind, tag] : kTags) {
     std::string prefix = std::string(tag) + ": ";
     if (text.rfind(prefix, 0) == 0) return Error(kind, text.substr(prefix.size()));

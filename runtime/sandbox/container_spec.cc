@@ -42,7 +42,7 @@ const char* fileKind(mode_t mode) {
 // in a root: the 9p server (QEMU, an unprivileged uid) could not create them in a root-owned image,
 // and the caller may. Destinations inside another mount of the spec (/dev/pts inside /dev) are
 // made by the agent in that mount, in the guest. Symlinks resolve inside the root (RESOLVE_IN_ROOT).
-void createMountPoints(int rootFd, const nlohmann::json& mounts) {
+void createMountPoints(int rootFd, const nlohmann::json& mounts, const std::string& bundle) {
   std::vector<std::string> dests;
   for (const auto& m : mounts)
     if (m.is_object() && m.contains("destination") && m["destination"].is_string())
@@ -59,8 +59,10 @@ void createMountPoints(int rootFd, const nlohmann::json& mounts) {
     if (dest == "/" || coveredByAnother(dest)) continue;
     bool dir = true;
     if (isBind(m) && m.contains("source") && m["source"].is_string()) {
+      std::string src = m["source"].get<std::string>();
+      if (!src.empty() && src[0] != '/') src = bundle + "/" + src;  // as the share below resolves it
       struct stat st {};
-      if (::stat(m["source"].get<std::string>().c_str(), &st) == 0) dir = S_ISDIR(st.st_mode);
+      if (::stat(src.c_str(), &st) == 0) dir = S_ISDIR(st.st_mode);
     }
     try {
       (void)openInRoot(rootFd, dest, O_PATH);
@@ -98,7 +100,7 @@ GuestContainerSpec prepareGuestSpec(const nlohmann::json& spec, const std::strin
   if (spec.contains("mounts") && spec["mounts"].is_array()) {
     UniqueFd rootDir(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!rootDir) throwSysError(errno, "open the root file system " + root);
-    createMountPoints(rootDir.get(), spec["mounts"]);
+    createMountPoints(rootDir.get(), spec["mounts"], bundle);
   }
   g.shares.push_back(std::move(rootShare));
 

@@ -60,7 +60,10 @@ class HostSink final : public ipc::agent::ByteStream::Server {
     if (fd_ < 0 || gone_) return kj::READY_NOW;
     auto data = context.getParams().getData();
     KJ_IF_MAYBE(s, stream_) {
-      return (*s)->write(data.begin(), data.size()).catch_([this](kj::Exception&& e) { lost(e.getDescription().cStr()); });
+      // kj throws at once when the first write(2) fails (EPIPE): that is the consumer gone too.
+      return kj::evalNow([&] { return (*s)->write(data.begin(), data.size()); }).catch_([this](kj::Exception&& e) {
+        lost(e.getDescription().cStr());
+      });
     }
     if (!writeAllBlocking(fd_, data.begin(), data.size())) lost(std::strerror(errno));
     return kj::READY_NOW;
