@@ -164,6 +164,7 @@ class ExecCommand : public Command {
     if (!apparmor_.empty()) p["apparmorProfile"] = apparmor_;
     if (!label_.empty()) p["selinuxLabel"] = label_;
     if (!caps_.empty()) {
+      if (!p.contains("capabilities") || !p["capabilities"].is_object()) p["capabilities"] = nlohmann::json::object();
       for (const char* set : {"bounding", "effective", "permitted", "inheritable", "ambient"}) {
         auto have = p["capabilities"].value(set, std::vector<std::string>{});
         for (const auto& c : caps_) {
