@@ -50,6 +50,8 @@ struct TestAgent::Guest {
     kj::Maybe<rpc::ByteStream::Client> out, err;
     ScriptedProcess script;
     bool started = false;
+    bool outputDone = false;
+    bool stdinDone = false;
     bool exited = false;
     int code = 0;
     std::optional<int> signaled;
@@ -151,8 +153,18 @@ struct TestAgent::Guest {
     auto err = emit(p.err, p.script.err);
     tasks->add(out.then([err = kj::mv(err)]() mutable { return kj::mv(err); }).then([this, id, execId] {
       Proc& q = proc(id, execId);
-      if (!q.script.runs) exit(id, execId, q.script.exitCode, std::nullopt);
+      q.outputDone = true;
+      if (!q.script.runs && (!q.script.untilStdinEnds || q.stdinDone)) exit(id, execId, q.script.exitCode, std::nullopt);
     }));
+  }
+
+  void stdinEnded(const std::string& id, const std::string& execId) {
+    state([&](TestAgentState& s) { s.containers[id].processes[execId].stdinEnded = true; });
+    auto c = ctrs.find(id);
+    if (c == ctrs.end() || !c->second.procs.count(execId)) return;
+    Proc& p = *c->second.procs[execId];
+    p.stdinDone = true;
+    if (p.outputDone && !p.script.runs && p.script.untilStdinEnds) exit(id, execId, p.script.exitCode, std::nullopt);
   }
 
   // A signal as a process of the script takes it.
@@ -184,7 +196,7 @@ class StdinServer final : public rpc::ByteStream::Server {
     return kj::READY_NOW;
   }
   kj::Promise<void> end(EndContext) override {
-    g_.state([&](TestAgentState& s) { s.containers[id_].processes[execId_].stdinEnded = true; });
+    g_.stdinEnded(id_, execId_);
     return kj::READY_NOW;
   }
 
@@ -240,7 +252,7 @@ class ProcessServer final : public rpc::Process::Server {
   }
   kj::Promise<void> closeStdin(CloseStdinContext) override {
     g_.record("Process.closeStdin " + id_ + "/" + execId_);
-    g_.state([&](TestAgentState& s) { s.containers[id_].processes[execId_].stdinEnded = true; });
+    g_.stdinEnded(id_, execId_);
     return kj::READY_NOW;
   }
 

@@ -30,13 +30,14 @@ namespace kata::test {
 
 // How a process of the test agent behaves once it runs (a container's init after start(), an exec
 // at once): it writes `out` to its stdout stream and `err` to its stderr stream, ends both, then
-// exits with exitCode unless `runs` (then it runs until a signal ends it).
+// exits with exitCode unless `runs` (then it runs until a signal ends it) or `untilStdinEnds`.
 struct ScriptedProcess {
   std::string out;
   std::string err;
   int exitCode = 0;
   bool runs = false;
   bool ignoresSigterm = false;  // only SIGKILL ends it
+  bool untilStdinEnds = false;  // exits once its stdin ended too (as `cat` does)
 };
 
 struct TestProcessRecord {
