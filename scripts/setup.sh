@@ -17,6 +17,8 @@ packages=(
   xz-utils zstd
   # a static busybox: the rootfs of the agent container tests (unit mount tests, functional containers)
   busybox-static
+  # CNI's bridge and host-local plugins: the pod networks of the networking tests (/usr/lib/cni)
+  containernetworking-plugins
 )
 
 if [ "$(id -u)" -ne 0 ]; then
