@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "common/log.h"
 #include "kata-vmmd/arch.h"
@@ -33,10 +34,12 @@ struct QemuDriverOptions {
 struct QemuAdoption {
   pid_t pid = -1;
   uint64_t startTime = 0;  // LaunchedProcess::startTime() at launch
-  // Hot-plugged device id → the hot-plug slot it occupies. Only devices without a backend object
-  // (emulated, VFIO) are re-attached faithfully: an adopted net/block device's backend stays in QEMU
-  // after unplug.
+  // Hot-plugged device id → the hot-plug slot it occupies. Devices without a backend object
+  // (emulated, VFIO) and NICs (netdevs below) are re-attached faithfully; an adopted block device's
+  // backend stays in QEMU after unplug.
   std::map<std::string, unsigned> hotplugSlots;
+  // Those of them that are NICs (their netdev backend "net-<id>" is removed after the device).
+  std::set<std::string> netdevs;
 };
 
 class QemuHypervisor final : public Hypervisor {
@@ -49,6 +52,8 @@ class QemuHypervisor final : public Hypervisor {
   // is still adopted: status() says kUnknown, control calls fail saying so, stop() kills it.
   static std::unique_ptr<QemuHypervisor> adopt(VmConfig config, QemuDriverOptions options, std::unique_ptr<Arch> arch,
                                                Logger log, const QemuAdoption& adoption);
+  // A NetDevice of config.devices behind a hot-plug slot's root port (NetDevice::bus) occupies that
+  // slot and can be unplugged like a hot-plugged one.
   // Kills an unreleased running VM and removes its cgroup (LaunchedProcess does both).
   ~QemuHypervisor() override = default;
 

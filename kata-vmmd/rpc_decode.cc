@@ -32,6 +32,8 @@ CreateRequest decodeVmSpec(ipc::vmmd::VmSpec::Reader spec) {
   r.kernelCmdline = decodeText(spec.getKernelCmdline(), kMaxCmdlineBytes, "kernel command line");
   r.startPaused = spec.getStartPaused();
   r.hotplugSlots = spec.getHotplugSlots();
+  r.netModel = decodeText(spec.getNetworkModel(), 16, "network model");
+  r.netQueues = spec.getNetQueues();
   validateCreateRequest(r);
   return r;
 }

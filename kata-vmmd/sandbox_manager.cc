@@ -16,6 +16,8 @@
 #include "common/time.h"
 #include "ipc/peer_creds.h"
 #include "kata-vmmd/accel_probe.h"
+#include "kata-vmmd/qemu_config.h"
+#include "netdev/tap.h"
 #include "kata-vmmd/validation.h"
 
 namespace kata::vmmd {
@@ -46,6 +48,10 @@ void validateCreateRequest(const CreateRequest& req) {
                                           std::to_string(kMaxHotplugSlots));
   if (!req.accel.empty()) (void)parseAccel(req.accel);
   validateText(req.kernelCmdline, kMaxCmdlineBytes, "kernel command line");
+  (void)netdev::parseModel(req.netModel);
+  if (req.netQueues > netdev::kMaxQueues)
+    fail(ErrorKind::kInvalidArgument, "netQueues " + std::to_string(req.netQueues) + " exceeds " +
+                                          std::to_string(netdev::kMaxQueues));
 }
 
 const char* sandboxStateName(SandboxState state) {
@@ -66,6 +72,7 @@ SandboxManager::SandboxManager(ManagerOptions options, Logger log)
   KATA_SYSCALL(::chmod(options_.stateDir.c_str(), 0711), options_.stateDir);
   makeDir(options_.stateDir + "/vms", 0711);
   makeDir(options_.stateDir + "/shares", 0711);
+  makeDir(options_.stateDir + "/netns", 0700);  // pins of the sandboxes' network namespaces
   if (!options_.cgroupParent.empty()) cgroupLayout_ = security::CgroupLayout::detect(options_.cgroupRoot);
 }
 
@@ -79,7 +86,7 @@ VmConfig SandboxManager::vmConfig(const SandboxRecord& r) const {
   c.id = r.id;
   c.vcpus = r.vcpus;
   c.memory.sizeMiB = r.memoryMiB;
-  c.hotplugSlots = r.hotplugSlots;
+  c.hotplugSlots = r.hotplugSlots + (r.network ? r.network->coldPlugSlots : 0);
   c.runDir = r.runDir;
   c.consoleLogPath = r.consoleLog;
   // The agent channel: vmmd listens (create() fills in the fd), QEMU accepts the guest's port on it.
@@ -115,6 +122,8 @@ void SandboxManager::recover() {
     QemuAdoption adoption;
     adoption.pid = rec.pid;
     adoption.startTime = rec.startTime;
+    if (rec.network)
+      for (const auto& nic : rec.network->nics) adoption.netdevs.insert(nic.deviceId);
     for (const auto& entry : rec.hotplugged) {
       auto at = entry.rfind('@');
       if (at == std::string::npos || at + 1 >= entry.size() || entry.size() - at > 3 ||
@@ -176,6 +185,9 @@ SandboxInfo SandboxManager::create(const CallerId& caller, CreateRequest req) {
     fail(ErrorKind::kAlreadyExists, "sandbox with given ID already exists: " + req.sandboxId);
   }
   authorizeCreate(options_.policy, caller, usageOf(caller.uid), req.vcpus, req.memoryMiB);
+  // The pod network's namespace is checked before anything exists on the host for the sandbox.
+  std::optional<netdev::Netns> netns;
+  if (req.netns) netns.emplace(admitNetns(caller, req.netns.get(), req.sandboxId));
   Accel accel = resolvedAccel(req.accel);
 
   const std::string& id = req.sandboxId;
@@ -198,6 +210,7 @@ SandboxInfo SandboxManager::create(const CallerId& caller, CreateRequest req) {
   QemuDriverOptions opts = driverOptions(r);
   opts.startPaused = req.startPaused || !req.kernel;  // without a kernel there is nothing to run yet
   const security::IdentitySpec identity = opts.identity;
+  std::vector<Carried> nics;  // their descriptors stay open until QEMU has its own
   try {
     if (::mkdir(r.runDir.c_str(), 0711) != 0) {
       if (errno == EEXIST)
@@ -219,16 +232,35 @@ SandboxInfo SandboxManager::create(const CallerId& caller, CreateRequest req) {
     config.kernel.initrdFd = req.initrd.get();
     UniqueFd agentListen = ipc::listenUnix(r.agentSocket, 0600, static_cast<gid_t>(-1), 4);
     std::get<SerialPortDevice>(config.devices.front()).listenFd = agentListen.get();
+    if (netns) {
+      // Each interface of the pod's namespace becomes a NIC with its MAC, cold-plugged behind a
+      // slot of its own (after the ones asked for), so it can be unplugged like a hot-plugged one.
+      pinNetwork(r, *netns);
+      nics = carryInterfaces(r, *netns, "", netdev::parseModel(req.netModel), req.netQueues, identity);
+      for (size_t k = 0; k < nics.size(); ++k) {
+        nics[k].device.bus = rootPortId(req.hotplugSlots + static_cast<unsigned>(k));
+        config.devices.push_back(nics[k].device);
+        r.network->nics.push_back(nics[k].nic);
+      }
+      r.network->coldPlugSlots = static_cast<uint32_t>(nics.size());
+      config.hotplugSlots = r.hotplugSlots + r.network->coldPlugSlots;
+      // QEMU itself runs in the pod's namespace: a QEMU the guest took over reaches the pod's
+      // network, never the host's.
+      opts.netnsFd = netns->fd();
+    }
     s.created = opts.startPaused;
     s.vm = std::make_unique<QemuHypervisor>(std::move(config), std::move(opts), hostArch(), log);
     s.vm->launch();
+    nics.clear();  // QEMU has its own descriptors now; the taps live as long as QEMU holds them
     QemuAdoption a = s.vm->adoption();
     r.pid = a.pid;
     r.startTime = a.startTime;
     if (!r.startTime) fail(ErrorKind::kSystem, "QEMU of " + id + " exited right after it started (see " + r.runDir + "/qemu.log)");
-    registry_.save(r);
+    save(s);  // with the slots of the cold-plugged NICs
   } catch (...) {
     s.vm.reset();  // kills and reaps a half-started QEMU, removes its cgroup
+    nics.clear();
+    teardownNetwork(r);
     removeTree(AT_FDCWD, r.runDir);
     if (::rmdir(r.shareDir.c_str()) != 0 && errno != ENOENT) log.warn("could not remove " + r.shareDir);
     throw;
@@ -462,6 +494,8 @@ UniqueFd SandboxManager::console(const CallerId& caller, const std::string& id) 
 void SandboxManager::destroy(const CallerId& caller, const std::string& id, uint32_t timeoutMs) {
   Sandbox& s = find(caller, id);
   stop(caller, id, timeoutMs);
+  // QEMU is gone, and with its descriptors the taps; the tc objects and macvtaps are removed here.
+  teardownNetwork(s.record);
   removeShares(s);
   if (::rmdir(s.record.shareDir.c_str()) != 0 && errno != ENOENT) throwSysError(errno, "rmdir " + s.record.shareDir);
   removeTree(AT_FDCWD, s.record.runDir);

@@ -19,6 +19,8 @@
 #include "kata-vmmd/policy.h"
 #include "kata-vmmd/qemu_hypervisor.h"
 #include "kata-vmmd/registry.h"
+#include "netdev/carrier.h"
+#include "netdev/netns.h"
 
 namespace kata::vmmd {
 
@@ -54,6 +56,16 @@ struct CreateRequest {
   std::string kernelCmdline;
   bool startPaused = false;
   uint32_t hotplugSlots = 2;
+  // The pod's network namespace, opened by the client (docs/networking.md); none: no NICs.
+  UniqueFd netns;
+  std::string netModel;    // "tcfilter" (default) | "macvtap"
+  uint32_t netQueues = 0;  // per NIC; 0: 1
+};
+
+// One carried pod interface: how the namespace has it now, and what vmmd made for it.
+struct NetInterfaceInfo {
+  netdev::Interface iface;
+  NicRecord nic;
 };
 
 // The bounds every create request must meet (kInvalidArgument naming the field); descriptors are not
@@ -106,6 +118,14 @@ class SandboxManager {
   UniqueFd console(const CallerId& caller, const std::string& id);
   void destroy(const CallerId& caller, const std::string& id, uint32_t timeoutMs);
 
+  // The pod network (sandbox_network.cc). netnsFd: a descriptor the client passed (nullopt: the
+  // sandbox's own, pinned when it was first given).
+  std::vector<NetInterfaceInfo> attachNetwork(const CallerId& caller, const std::string& id, std::optional<int> netnsFd,
+                                              const std::string& interfaceName, const std::string& model,
+                                              uint32_t queues);
+  void detachInterface(const CallerId& caller, const std::string& id, const std::string& name, uint32_t timeoutMs);
+  std::vector<NetInterfaceInfo> listNetwork(const CallerId& caller, const std::string& id);
+
   const Policy& policy() const { return options_.policy; }
   Usage usageOf(uid_t uid);
 
@@ -128,6 +148,28 @@ class SandboxManager {
   void save(const Sandbox& sandbox);
   Logger logFor(const std::string& id) const { return log_.with("sandbox", id); }
   Accel resolvedAccel(const std::string& requested);
+
+  // ---- network (sandbox_network.cc)
+  // The namespace behind a client's descriptor, if the caller may use it (authorizeNetns).
+  netdev::Netns admitNetns(const CallerId& caller, int fd, const std::string& id);
+  // Pins ns for the sandbox and starts its network record.
+  void pinNetwork(SandboxRecord& record, const netdev::Netns& ns);
+  // The sandbox's pinned namespace, checked to be the one pinned.
+  netdev::Netns pinnedNetns(const SandboxRecord& record);
+  // Creates the plumbing for each interface not carried yet (all, or the one named), in the slots
+  // given, recording each in record.network. For create (cold-plug) and attach (hot-plug).
+  struct Carried {
+    NicRecord nic;
+    netdev::Connection connection;
+    NetDevice device;
+  };
+  std::vector<Carried> carryInterfaces(SandboxRecord& record, const netdev::Netns& ns, const std::string& name,
+                                       netdev::Model model, unsigned queues, const security::IdentitySpec& vmIdentity);
+  // Removes the plumbing of one NIC / all NICs and the pin; failures are logged, not thrown, so a
+  // sandbox can always be destroyed.
+  void teardownNic(const SandboxRecord& record, const NicRecord& nic);
+  void teardownNetwork(SandboxRecord& record);
+  std::string netnsPinPath(const std::string& id) const { return options_.stateDir + "/netns/" + id; }
 
   ManagerOptions options_;
   Logger log_;
