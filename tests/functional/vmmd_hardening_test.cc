@@ -39,6 +39,8 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "kata-vmmd/launcher.h"
+#include "netdev/netns.h"
+#include "netdev/tap.h"
 #include "kata-vmmd/qemu_hypervisor.h"
 
 namespace kata::vmmd {
@@ -473,13 +475,15 @@ std::vector<CapCase> capCases() {
        }},
       {CAP_NET_ADMIN,
        [](const std::string&) {
-         UniqueFd tun(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
-         if (!tun) return 4;
-         ifreq ifr{};
-         ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-         std::strncpy(ifr.ifr_name, "kataharden%d", IFNAMSIZ - 1);
-         if (::ioctl(tun.get(), TUNSETIFF, &ifr) == 0) return 0;  // the tap goes away with the fd
-         return errno == EPERM ? kRefused : 4;
+         // netdev's tap creation, as attachNetwork does it (the tap goes away with the descriptors).
+         netdev::TapOptions t;
+         t.name = "kh" + std::to_string(::getpid() % 1000000) + "_kata";
+         try {
+           auto fds = netdev::createTap(netdev::Netns::current(), t);
+           return fds.size() == 1 ? 0 : 4;
+         } catch (const Error& e) {
+           return refusedIf(e, "TUNSETIFF");
+         }
        }},
   };
 }
