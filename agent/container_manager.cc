@@ -432,7 +432,7 @@ std::unique_ptr<ManagedProcess> ContainerManager::startProcess(Container& c, con
   setup.process = &procCopy;
   setup.spec = &c.spec;
   setup.newUts = init && c.spec.findNamespace("uts") != nullptr;
-  setup.applySysctl = init;
+  setup.applySysctl = false;  // the init's rootfs set-up wrote them, before /proc/sys went read-only
 
   pid_t pid = -1;
   kj::Maybe<kj::Promise<void>> exited;

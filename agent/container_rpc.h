@@ -8,19 +8,24 @@
 #include <string>
 
 #include "agent/container_manager.h"
+#include "common/error.h"
 #include "ipc/agent.capnp.h"
 
 namespace kata::agent {
 
 // Turns a kata::Error / std::exception thrown by fn into an RPC error; kj exceptions pass through.
+// The text starts with the error's kind tag (common/error.h), so the host rebuilds the same kind
+// ("not-found: container does not exist [Agent.container]"); the method is kept for debugging.
 template <typename Fn>
 kj::Promise<void> rpcGuard(const char* method, Fn&& fn) {
   try {
     return fn();
   } catch (const kj::Exception&) {
     throw;
+  } catch (const Error& e) {
+    return KJ_EXCEPTION(FAILED, kj::str(errorKindTag(e.kind()), ": ", e.what(), " [", method, "]"));
   } catch (const std::exception& e) {
-    return KJ_EXCEPTION(FAILED, kj::str(method, ": ", e.what()));
+    return KJ_EXCEPTION(FAILED, kj::str("internal: ", e.what(), " [", method, "]"));
   }
 }
 

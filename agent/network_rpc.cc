@@ -19,8 +19,12 @@ std::string text(capnp::Text::Reader t, size_t max, const std::string& what) {
   return s;
 }
 
+// The same form rpcGuard gives an error ("<kind>: <message> [<method>]"), for errors raised after
+// the first wait (inside a continuation, where rpcGuard no longer catches).
 kj::Exception toKj(const std::exception& e) {
-  return KJ_EXCEPTION(FAILED, kj::str("Agent.updateInterface: ", e.what()));
+  if (const auto* k = dynamic_cast<const Error*>(&e))
+    return KJ_EXCEPTION(FAILED, kj::str(errorKindTag(k->kind()), ": ", e.what(), " [Agent.updateInterface]"));
+  return KJ_EXCEPTION(FAILED, kj::str("internal: ", e.what(), " [Agent.updateInterface]"));
 }
 
 // Waits, polling, until the NIC with spec.mac exists or the deadline passes, then configures it.

@@ -11,6 +11,7 @@ class OciLauncher final : public ProcessLauncher {
     // looks "/" up with LOOKUP_DOWN, so exec'd processes land in the moved root too.
     RootfsOptions options;
     options.noPivot = true;
+    options.applySysctl = true;  // the rootfs is prepared for the container's init only
     setupRootfs(spec, rootfs, options);
   }
   [[noreturn]] void exec(const ProcessSetup& setup) override { setupProcessAndExec(setup); }

@@ -62,4 +62,12 @@ std::string describeCall(const char* call, const std::string& detail);
 
 [[noreturn]] inline void fail(ErrorKind kind, const std::string& message) { throw Error(kind, message); }
 
+// Errors crossing an RPC boundary (kata-vmmd, kata-agent) travel as text "<tag>: <message>", the tag
+// naming the kind ("not-found", "permission-denied", ...), so the receiver rebuilds the same kind.
+const char* errorKindTag(ErrorKind kind);
+std::string taggedMessage(const Error& error);
+// The kind and message of a remote error text ("remote exception: not-found: sandbox x ..."); a text
+// without a tag becomes kInternal carrying the whole text, prefixed with `peer` ("kata-vmmd: ...").
+Error errorFromRemote(const std::string& description, const std::string& peer);
+
 }  // namespace kata

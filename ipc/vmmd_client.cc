@@ -5,39 +5,17 @@
 #include "ipc/peer_creds.h"
 
 namespace kata::ipc {
-namespace {
-
-constexpr std::pair<ErrorKind, const char*> kTags[] = {
-    {ErrorKind::kInvalidArgument, "invalid-argument"}, {ErrorKind::kNotFound, "not-found"},
-    {ErrorKind::kAlreadyExists, "already-exists"},     {ErrorKind::kFailedPrecondition, "failed-precondition"},
-    {ErrorKind::kNotSupported, "not-supported"},       {ErrorKind::kPermissionDenied, "permission-denied"},
-    {ErrorKind::kSystem, "system"},                    {ErrorKind::kTimeout, "timeout"},
-    {ErrorKind::kInternal, "internal"},
-};
-
-}  // namespace
-
-const char* errorKindTag(ErrorKind kind) {
-  for (const auto& [k, tag] : kTags)
-    if (k == kind) return tag;
-  return "internal";
+VmmdClient::VmmdClient(const std::string& socketPath) : ownIo_(kj::setupAsyncIo()), io_(&*ownIo_), bootstrap_(nullptr) {
+  connect(socketPath);
 }
 
-Error errorFromRemote(const std::string& description) {
-  std::string text = description;
-  const std::string remote = "remote exception: ";
-  if (text.rfind(remote, 0) == 0) text = text.substr(remote.size());
-  for (const auto& [kind, tag] : kTags) {
-    std::string prefix = std::string(tag) + ": ";
-    if (text.rfind(prefix, 0) == 0) return Error(kind, text.substr(prefix.size()));
-  }
-  return Error(ErrorKind::kInternal, "kata-vmmd: " + text);
+VmmdClient::VmmdClient(kj::AsyncIoContext& io, const std::string& socketPath) : io_(&io), bootstrap_(nullptr) {
+  connect(socketPath);
 }
 
-VmmdClient::VmmdClient(const std::string& socketPath)
-    : io_(kj::setupAsyncIo()), bootstrap_(nullptr) {
+void VmmdClient::connect(const std::string& socketPath) {
   UniqueFd fd = connectUnix(socketPath);
-  stream_ = io_.lowLevelProvider->wrapUnixSocketFd(fd.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP |
+  stream_ = io_->lowLevelProvider->wrapUnixSocketFd(fd.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP |
                                                                      kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC);
   // The daemon sends a few fds per reply (agent channel, console); accept no more than that.
   rpc_.emplace(*stream_, 4u);

@@ -15,29 +15,29 @@
 
 namespace kata::ipc {
 
-// "not-found", "permission-denied", ...: the tag the daemon puts before its message.
-const char* errorKindTag(ErrorKind kind);
-// The kind and message of a remote error text ("remote exception: not-found: sandbox x ..."),
-// kInternal with the whole text when it carries no tag.
-Error errorFromRemote(const std::string& description);
+using kata::errorKindTag;  // common/error.h: the tags the daemon puts before its messages
+inline Error errorFromRemote(const std::string& description) { return kata::errorFromRemote(description, "kata-vmmd"); }
 
 class VmmdClient {
  public:
+  // With an event loop of its own (kj allows one per thread: only where the thread has none).
   explicit VmmdClient(const std::string& socketPath);
+  // On the thread's existing event loop, shared with other connections (the Sandbox API's).
+  VmmdClient(kj::AsyncIoContext& io, const std::string& socketPath);
   VmmdClient(const VmmdClient&) = delete;
   VmmdClient& operator=(const VmmdClient&) = delete;
 
   vmmd::Vmmd::Client& vmmd() { return bootstrap_; }
-  kj::WaitScope& waitScope() { return io_.waitScope; }
+  kj::WaitScope& waitScope() { return io_->waitScope; }
   // The event loop's I/O context, for other connections the same thread drives (kj allows one loop
   // per thread), e.g. to the agent channel this client received.
-  kj::AsyncIoContext& io() { return io_; }
+  kj::AsyncIoContext& io() { return *io_; }
 
   // Waits for a promise; a kj exception (remote or local) is rethrown as kata::Error.
   template <typename T>
   T wait(kj::Promise<T>&& promise) {
     try {
-      return promise.wait(io_.waitScope);
+      return promise.wait(io_->waitScope);
     } catch (const kj::Exception& e) {
       throw errorFromRemote(e.getDescription().cStr());
     }
@@ -48,7 +48,10 @@ class VmmdClient {
   vmmd::Fd::Client makeFd(int fd);
 
  private:
-  kj::AsyncIoContext io_;
+  void connect(const std::string& socketPath);
+
+  std::optional<kj::AsyncIoContext> ownIo_;
+  kj::AsyncIoContext* io_;
   kj::Own<kj::AsyncCapabilityStream> stream_;
   std::optional<capnp::TwoPartyClient> rpc_;
   vmmd::Vmmd::Client bootstrap_;

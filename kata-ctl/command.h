@@ -21,6 +21,7 @@ struct CommandInfo {
   CommandInfo& argRange(int lo, int hi) { check = Check::kMinMax; minArgs = lo; maxArgs = hi; return *this; }
   CommandInfo& noFlags() { hasFlags = false; return *this; }
   CommandInfo& noReorder() { skipArgReorder = true; return *this; }
+  CommandInfo& hide() { hidden = true; return *this; }
 
   std::string name;
   std::vector<std::string> aliases;
@@ -33,6 +34,7 @@ struct CommandInfo {
   int maxArgs = 1;
   bool skipArgReorder = false;  // exec: the arguments after the id belong to the process
   bool hasFlags = true;         // urfave prints "[command options]" only for commands with flags
+  bool hidden = false;          // kata-ctl's own helper processes (__shim, __monitor): not in the help
 };
 
 class Command {
@@ -84,5 +86,8 @@ std::unique_ptr<Command> makeStartCommand();
 std::unique_ptr<Command> makeStateCommand();
 std::unique_ptr<Command> makeUpdateCommand();
 std::unique_ptr<Command> makeFeaturesCommand();
+// The helper processes kata-ctl starts (re-executing itself): a container's shim, a sandbox's monitor.
+std::unique_ptr<Command> makeShimCommand();
+std::unique_ptr<Command> makeMonitorCommand();
 
 }  // namespace kata::ctl

@@ -21,6 +21,8 @@ std::vector<std::unique_ptr<Command>> allCommands() {
   commands.push_back(makeStateCommand());
   commands.push_back(makeUpdateCommand());
   commands.push_back(makeFeaturesCommand());
+  commands.push_back(makeShimCommand());
+  commands.push_back(makeMonitorCommand());
   return commands;
 }
 

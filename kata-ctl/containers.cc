@@ -8,13 +8,12 @@
 
 #include "common/error.h"
 #include "kata-ctl/context.h"
+#include "runtime/hooks/hooks.h"
 
 namespace kata::ctl {
-namespace {
 
-// Field 22 of /proc/<pid>/stat; nullopt when it cannot be read. comm (field 2) may hold spaces and
-// parentheses, so the fields are counted from the last ')'.
-std::optional<unsigned long long> startTime(int pid) {
+// comm (field 2) may hold spaces and parentheses, so the fields are counted from the last ')'.
+std::optional<unsigned long long> processStartTime(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   auto close = stat.rfind(')');
@@ -31,8 +30,6 @@ std::optional<unsigned long long> startTime(int pid) {
   }
 }
 
-}  // namespace
-
 state::ContainerState getContainer(Context& ctx, const std::string& id) {
   state::validateContainerId(id);
   ctx.setContainer(id);
@@ -46,7 +43,7 @@ bool processAlive(int pid, const nlohmann::json& extra) {
   if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
   auto recorded = extra.find("pidStartTime");
   if (recorded != extra.end() && recorded->is_number_unsigned()) {
-    auto now = startTime(pid);
+    auto now = processStartTime(pid);
     if (!now || *now != recorded->get<unsigned long long>()) return false;
   }
   return true;
@@ -64,9 +61,31 @@ state::ContainerStatus liveStatus(const state::ContainerState& s) {
   }
 }
 
-void backendUnavailable(const std::string& doing, const std::string& id, const std::string& what) {
-  fail(ErrorKind::kNotSupported, doing + " container \"" + id + "\": " + what +
-                                     " needs the VM backend (kata-vmmd), which is not implemented in this build");
+std::vector<oci::Hook> savedHooks(const state::ContainerState& s, const std::string& phase) {
+  std::vector<oci::Hook> hooks;
+  auto saved = s.extra.find("hooks");
+  if (saved == s.extra.end() || !saved->is_object()) return hooks;
+  auto list = saved->find(phase);
+  if (list == saved->end() || !list->is_array()) return hooks;
+  for (const auto& h : *list) {
+    if (!h.is_object() || !h.contains("path") || !h["path"].is_string()) {
+      fail(ErrorKind::kInvalidArgument, "container " + s.id + ": saved " + phase + " hook has no path");
+    }
+    oci::Hook hook;
+    hook.path = h["path"].get<std::string>();
+    if (h.contains("args")) hook.args = h["args"].get<std::vector<std::string>>();
+    if (h.contains("env")) hook.env = h["env"].get<std::vector<std::string>>();
+    if (h.contains("timeout")) hook.timeout = h["timeout"].get<int>();
+    hooks.push_back(std::move(hook));
+  }
+  return hooks;
+}
+
+void runContainerHooks(const state::ContainerState& s, const std::string& phase, const std::vector<oci::Hook>& hooks) {
+  if (hooks.empty()) return;
+  hooks::HookOptions options;
+  options.workingDir = s.bundle;
+  hooks::runHooks(phase, hooks, state::ociStateJson(s), options);
 }
 
 }  // namespace kata::ctl

@@ -8,8 +8,11 @@
 //                          poststop hooks, as runc runs the hooks it saved, even if the bundle is gone)
 #pragma once
 
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "runtime/oci/hook.h"
 #include "runtime/state/container_state.h"
 
 namespace kata::ctl {
@@ -29,9 +32,13 @@ bool processAlive(int pid, const nlohmann::json& extra);
 // stopped (pid printed as 0). A "creating" container keeps its status.
 state::ContainerStatus liveStatus(const state::ContainerState& s);
 
-// Throws kNotSupported: `<doing> container "<id>": <what> needs the VM backend (kata-vmmd), which is not
-// implemented in this build`.
-[[noreturn]] void backendUnavailable(const std::string& doing, const std::string& id,
-                                     const std::string& what = "running containers");
+// Field 22 of /proc/<pid>/stat (the process's start time), nullopt when it cannot be read.
+std::optional<unsigned long long> processStartTime(int pid);
+
+// The hooks of one phase ("poststart", "poststop", ...) saved at create time in extra["hooks"].
+std::vector<oci::Hook> savedHooks(const state::ContainerState& s, const std::string& phase);
+
+// Runs the hooks of a phase with the container's state on stdin, in the bundle directory.
+void runContainerHooks(const state::ContainerState& s, const std::string& phase, const std::vector<oci::Hook>& hooks);
 
 }  // namespace kata::ctl

@@ -48,4 +48,16 @@ state::ContainerStore& Context::store() {
   return *store_;
 }
 
+sandbox::SandboxEnv& Context::sandboxEnv() {
+  if (!env_) {
+    (void)store();  // creates root() with its mode
+    loop_ = std::make_unique<sandbox::EventLoop>();
+    factory_ = std::make_unique<sandbox::VmmdVmFactory>(*loop_, config().runtime.vmmdSocket);
+    sandboxStore_ = std::make_unique<store::FsMetadataStore>(root() + "/.sandboxes");
+    env_ = std::make_unique<sandbox::SandboxEnv>(
+        sandbox::SandboxEnv{*loop_, *factory_, *sandboxStore_, root() + "/.run", logger_});
+  }
+  return *env_;
+}
+
 }  // namespace kata::ctl

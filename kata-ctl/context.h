@@ -9,7 +9,9 @@
 
 #include "common/log.h"
 #include "runtime/config/config.h"
+#include "runtime/sandbox/sandbox.h"
 #include "runtime/state/container_store.h"
+#include "runtime/store/fs_store.h"
 
 namespace kata::ctl {
 
@@ -48,6 +50,11 @@ class Context {
   const config::RuntimeConfig& config();
   // The container store under root() (the kind the configuration selects), opened (and the root created, mode 0700) on first use.
   state::ContainerStore& store();
+  // The Sandbox API's environment, made on first use: this process's event loop, kata-vmmd (the
+  // configured socket) as the VM factory, sandbox records under root()/.sandboxes and run
+  // directories (monitor sockets and logs) under root()/.run. Verbs that need no VM never make it.
+  // A process that wants kj to deliver signals must capture them before the first call.
+  sandbox::SandboxEnv& sandboxEnv();
 
  private:
   GlobalOptions options_;
@@ -57,6 +64,10 @@ class Context {
   std::ostream& out_;
   std::optional<config::RuntimeConfig> config_;
   std::unique_ptr<state::ContainerStore> store_;
+  std::unique_ptr<sandbox::EventLoop> loop_;
+  std::unique_ptr<sandbox::VmmdVmFactory> factory_;
+  std::unique_ptr<store::FsMetadataStore> sandboxStore_;
+  std::unique_ptr<sandbox::SandboxEnv> env_;
 };
 
 }  // namespace kata::ctl

@@ -1,10 +1,12 @@
-// `kata-ctl create`: checks the bundle exactly as runc does, then needs the VM backend to create the
-// sandbox. Until kata-vmmd exists it fails there, having written nothing.
+// `kata-ctl create`: checks the bundle exactly as runc does, creates the container inside its pod's
+// VM (a new VM for a new sandbox) with a shim standing for it on the host, and leaves it "created".
+// A failure at any step removes everything done so far (lifecycle.h).
 #include "common/error.h"
 #include "kata-ctl/bundle.h"
 #include "kata-ctl/command.h"
 #include "kata-ctl/containers.h"
 #include "kata-ctl/context.h"
+#include "kata-ctl/lifecycle.h"
 
 namespace kata::ctl {
 namespace {
@@ -28,8 +30,9 @@ class CreateCommand : public Command {
 
   int run(Context& ctx, const std::vector<std::string>& args) override {
     try {
-      validateCreate(ctx, args[0], flags_, /*detach=*/true);
-      backendUnavailable("creating", args[0]);
+      auto created = createContainer(ctx, args[0], flags_, /*detach=*/true, Standin::kShim);
+      created.rollback->commit();
+      return 0;
     } catch (const Error& e) {
       throw Error(e.kind(), "kata-ctl create failed: " + std::string(e.what()), e.sysErrno());
     }

@@ -49,8 +49,10 @@ std::string appHelp(const std::string& argv0, const CLI::App& globals,
      << "VERSION:\n   " << versionText().substr(std::string("kata-ctl version ").size()) << "\n"
      << "COMMANDS:\n";
   size_t width = 7;  // "help, h"
-  for (const auto& c : commands) width = std::max(width, c->info().name.size());
+  for (const auto& c : commands)
+    if (!c->info().hidden) width = std::max(width, c->info().name.size());
   for (const auto& c : commands) {
+    if (c->info().hidden) continue;
     os << "   " << c->info().name << std::string(width - c->info().name.size() + 2, ' ')
        << c->info().summary << "\n";
   }

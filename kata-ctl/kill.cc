@@ -1,10 +1,11 @@
 // `kata-ctl kill`: the signal is parsed as runc parses it (after the container is found, as runc
-// does), then delivering it needs the VM backend.
+// does), then delivered by the guest agent to the container's init (or, with --all, every process).
 #include "common/error.h"
 #include "kata-ctl/command.h"
 #include "kata-ctl/containers.h"
 #include "kata-ctl/context.h"
 #include "kata-ctl/go_flags.h"
+#include "kata-ctl/sandboxes.h"
 #include "kata-ctl/signals.h"
 
 namespace kata::ctl {
@@ -30,10 +31,9 @@ class KillCommand : public Command {
     if (!all_ && s.status == state::ContainerStatus::kStopped) {
       fail(ErrorKind::kFailedPrecondition, "container not running");
     }
-    std::string name(signalName(static_cast<int>(sig)));
-    backendUnavailable("signalling", s.id,
-                       "delivering " + (name.empty() ? "signal " + std::to_string(sig) : name) +
-                           (all_ ? " to all processes" : ""));
+    auto sb = openSandbox(ctx, s);
+    sb->killContainer(s.id, static_cast<int>(sig), all_);
+    return 0;
   }
 
  private:

@@ -1,8 +1,10 @@
-// `kata-ctl pause`: runc's state check ("container not running"), then the VM backend.
+// `kata-ctl pause`: runc's state check ("container not running"), then the guest freezes the
+// container's cgroup; the state says paused (and remembers what it was, for resume).
 #include "common/error.h"
 #include "kata-ctl/command.h"
 #include "kata-ctl/containers.h"
 #include "kata-ctl/context.h"
+#include "kata-ctl/sandboxes.h"
 
 namespace kata::ctl {
 namespace {
@@ -23,7 +25,13 @@ class PauseCommand : public Command {
     if (s.status != state::ContainerStatus::kRunning && s.status != state::ContainerStatus::kCreated) {
       fail(ErrorKind::kFailedPrecondition, "container not running");
     }
-    backendUnavailable("pausing", s.id);
+    auto sb = openSandbox(ctx, s);
+    auto lock = ctx.store().lock(s.id);
+    sb->pauseContainer(s.id);
+    s.extra["pausedFrom"] = state::statusName(s.status);
+    s.status = state::ContainerStatus::kPaused;
+    ctx.store().save(lock, s);
+    return 0;
   }
 };
 

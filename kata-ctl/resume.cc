@@ -1,8 +1,10 @@
-// `kata-ctl resume`: runc's state check ("container not paused"), then the VM backend.
+// `kata-ctl resume`: runc's state check ("container not paused"), then the guest thaws the
+// container's cgroup; the state goes back to what it was before pause.
 #include "common/error.h"
 #include "kata-ctl/command.h"
 #include "kata-ctl/containers.h"
 #include "kata-ctl/context.h"
+#include "kata-ctl/sandboxes.h"
 
 namespace kata::ctl {
 namespace {
@@ -21,7 +23,14 @@ class ResumeCommand : public Command {
   int run(Context& ctx, const std::vector<std::string>& args) override {
     auto s = getContainer(ctx, args[0]);
     if (s.status != state::ContainerStatus::kPaused) fail(ErrorKind::kFailedPrecondition, "container not paused");
-    backendUnavailable("resuming", s.id);
+    auto sb = openSandbox(ctx, s);
+    auto lock = ctx.store().lock(s.id);
+    sb->resumeContainer(s.id);
+    auto before = state::parseStatus(s.extra.value("pausedFrom", "running"));
+    s.status = before.value_or(state::ContainerStatus::kRunning);
+    s.extra.erase("pausedFrom");
+    ctx.store().save(lock, s);
+    return 0;
   }
 };
 

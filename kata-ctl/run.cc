@@ -1,10 +1,15 @@
-// `kata-ctl run`: create + start in one step; the same checks as create, then the VM backend.
+// `kata-ctl run`: create + start in one step. Detached, a shim stands for the container (as after
+// create); in the foreground kata-ctl itself relays the container's stdio and signals, waits for it,
+// removes it (unless --keep) and exits with its status, as runc run does.
 #include "common/error.h"
 #include "kata-ctl/bundle.h"
 #include "kata-ctl/command.h"
 #include "kata-ctl/containers.h"
 #include "kata-ctl/context.h"
 #include "kata-ctl/go_flags.h"
+#include "kata-ctl/lifecycle.h"
+#include "kata-ctl/relay.h"
+#include "kata-ctl/terminal.h"
 
 namespace kata::ctl {
 namespace {
@@ -41,8 +46,25 @@ class RunCommand : public Command {
 
   int run(Context& ctx, const std::vector<std::string>& args) override {
     try {
-      validateCreate(ctx, args[0], flags_, detach_);
-      backendUnavailable("running", args[0]);
+      // Signals must be captured before the event loop exists for kj to deliver them.
+      if (!detach_) captureForwardedSignals();
+      auto c = createContainer(ctx, args[0], flags_, detach_, detach_ ? Standin::kShim : Standin::kThisProcess);
+      startContainer(ctx, *c.sandbox, c.state);
+      c.rollback->commit();
+      if (detach_) return 0;
+      int code;
+      try {
+        code = relayUntilExit(*c.sandbox, RelayTarget{c.state.id, "", c.ttyFd}, ctx.log()).code;
+      } catch (const Error& e) {
+        ctx.log().error(std::string("lost the container's process: ") + e.what());
+        code = 255;
+      }
+      c.rawMode.reset();
+      if (!keep_) {
+        c.sandbox.reset();
+        removeContainer(ctx, ctx.store().load(c.state.id), /*force=*/true);
+      }
+      return code;
     } catch (const Error& e) {
       throw Error(e.kind(), "kata-ctl run failed: " + std::string(e.what()), e.sysErrno());
     }

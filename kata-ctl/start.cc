@@ -1,8 +1,10 @@
-// `kata-ctl start`: runc's state checks, then the VM backend.
+// `kata-ctl start`: runc's state checks, then the container's init process starts in the guest.
 #include "common/error.h"
 #include "kata-ctl/command.h"
 #include "kata-ctl/containers.h"
 #include "kata-ctl/context.h"
+#include "kata-ctl/lifecycle.h"
+#include "kata-ctl/sandboxes.h"
 
 namespace kata::ctl {
 namespace {
@@ -22,7 +24,11 @@ class StartCommand : public Command {
     auto s = getContainer(ctx, args[0]);
     using state::ContainerStatus;
     switch (s.status) {
-      case ContainerStatus::kCreated: backendUnavailable("starting", s.id);
+      case ContainerStatus::kCreated: {
+        auto sb = openSandbox(ctx, s);
+        startContainer(ctx, *sb, s);
+        return 0;
+      }
       case ContainerStatus::kStopped:
         fail(ErrorKind::kFailedPrecondition, "cannot start a container that has stopped");
       case ContainerStatus::kRunning:

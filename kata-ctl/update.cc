@@ -1,6 +1,6 @@
 // `kata-ctl update`: reads the new resources exactly as runc does (a JSON file, stdin, or one flag per
-// value, with runc's number and memory-size syntax and error wording); applying them to the guest's
-// cgroups needs the VM backend.
+// value, with runc's number and memory-size syntax and error wording) and has the guest agent apply
+// them to the container's cgroup inside the VM.
 #include <unistd.h>
 
 #include <iostream>
@@ -16,6 +16,7 @@
 #include "kata-ctl/context.h"
 #include "kata-ctl/go_flags.h"
 #include "kata-ctl/go_units.h"
+#include "kata-ctl/sandboxes.h"
 
 namespace kata::ctl {
 namespace {
@@ -123,7 +124,10 @@ class UpdateCommand : public Command {
     auto s = getContainer(ctx, args[0]);
     auto r = resources();
     ctx.log().debug("update resources: " + r.dump());
-    backendUnavailable("updating", s.id, "applying resources to the guest's cgroups");
+    if (s.status == state::ContainerStatus::kStopped) fail(ErrorKind::kFailedPrecondition, "container not running");
+    auto sb = openSandbox(ctx, s);
+    sb->updateContainer(s.id, r);
+    return 0;
   }
 
  private:

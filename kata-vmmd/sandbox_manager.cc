@@ -430,7 +430,10 @@ void SandboxManager::shareDirectory(const CallerId& caller, const std::string& i
   running(s);
   struct stat st{};
   KATA_SYSCALL(::fstat(dirFd, &st), "fstat shared directory");
-  if (!S_ISDIR(st.st_mode)) fail(ErrorKind::kInvalidArgument, "share " + name + ": the passed descriptor is not a directory");
+  // A directory, or a single file (a container's bind-mounted /etc/hosts, say).
+  const bool isFile = S_ISREG(st.st_mode);
+  if (!S_ISDIR(st.st_mode) && !isFile)
+    fail(ErrorKind::kInvalidArgument, "share " + name + ": the passed descriptor is neither a directory nor a regular file");
   // The fd proves the caller could open the directory; writing through the share needs ownership.
   if (!readOnly && !caller.isRoot() && st.st_uid != caller.uid)
     fail(ErrorKind::kPermissionDenied, "share " + name + ": uid " + std::to_string(caller.uid) +
@@ -445,11 +448,15 @@ void SandboxManager::shareDirectory(const CallerId& caller, const std::string& i
   attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readOnly ? MOUNT_ATTR_RDONLY : 0);
   KATA_SYSCALL(::mount_setattr(tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)), "mount_setattr " + name);
   UniqueFd shareRoot(KATA_SYSCALL(::open(s.record.shareDir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW), s.record.shareDir));
-  KATA_SYSCALL(::mkdirat(shareRoot.get(), name.c_str(), 0755), target);
+  if (isFile)
+    UniqueFd(KATA_SYSCALL(::openat(shareRoot.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644),
+                          target));
+  else
+    KATA_SYSCALL(::mkdirat(shareRoot.get(), name.c_str(), 0755), target);
   try {
     KATA_SYSCALL(::move_mount(tree.get(), "", shareRoot.get(), name.c_str(), MOVE_MOUNT_F_EMPTY_PATH), "move_mount to " + target);
   } catch (...) {
-    (void)::unlinkat(shareRoot.get(), name.c_str(), AT_REMOVEDIR);
+    (void)::unlinkat(shareRoot.get(), name.c_str(), isFile ? 0 : AT_REMOVEDIR);
     throw;
   }
   s.record.shares.push_back(name);
@@ -465,7 +472,11 @@ void SandboxManager::unshareDirectory(const CallerId& caller, const std::string&
   std::string target = s.record.shareDir + "/" + name;
   if (::umount2(target.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0 && errno != EINVAL && errno != ENOENT)
     throwSysError(errno, "umount " + target);
-  if (::rmdir(target.c_str()) != 0 && errno != ENOENT) throwSysError(errno, "rmdir " + target);
+  // The mount point is a directory, or an empty file for a shared file.
+  if (::rmdir(target.c_str()) != 0 && errno != ENOENT) {
+    if (errno != ENOTDIR) throwSysError(errno, "rmdir " + target);
+    if (::unlink(target.c_str()) != 0 && errno != ENOENT) throwSysError(errno, "unlink " + target);
+  }
   s.record.shares.erase(it);
   save(s);
 }
@@ -475,7 +486,7 @@ void SandboxManager::removeShares(Sandbox& s) {
     std::string target = s.record.shareDir + "/" + name;
     if (::umount2(target.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0 && errno != EINVAL && errno != ENOENT)
       throwSysError(errno, "umount " + target);
-    (void)::rmdir(target.c_str());
+    if (::rmdir(target.c_str()) != 0 && errno == ENOTDIR) (void)::unlink(target.c_str());  // a shared file
   }
   s.record.shares.clear();
 }

@@ -249,6 +249,12 @@ std::string lookPath(const std::string& name, const std::vector<std::string>& en
 
 }  // namespace
 
+void applySysctls(const oci::Spec& spec) {
+  if (!spec.linux || !spec.linux->sysctl) return;
+  for (const auto& [key, value] : *spec.linux->sysctl)
+    writeProcFile(sysctlPath(key, spec), value, "linux.sysctl \"" + key + "\"");
+}
+
 void setupProcessAndExec(const ProcessSetup& setup) {
   if (!setup.process || !setup.spec) fail(ErrorKind::kInternal, "setupProcessAndExec: no process or spec");
   const oci::Process& p = *setup.process;
@@ -267,11 +273,7 @@ void setupProcessAndExec(const ProcessSetup& setup) {
       sys(::setdomainname(spec.domainname->data(), spec.domainname->size()),
                    "domainname \"" + *spec.domainname + "\"");
   }
-  if (setup.applySysctl && linux && linux->sysctl) {
-    for (const auto& [key, value] : *linux->sysctl) {
-      writeProcFile(sysctlPath(key, spec), value, "linux.sysctl \"" + key + "\"");
-    }
-  }
+  if (setup.applySysctl) applySysctls(spec);
   if (p.oomScoreAdj)
     writeProcFile("/proc/self/oom_score_adj", std::to_string(*p.oomScoreAdj), "process.oomScoreAdj");
   if (p.rlimits) {

@@ -36,7 +36,12 @@ struct RootfsOptions {
   // runc --no-pivot: MS_MOVE the rootfs onto "/" and chroot. Used anyway when pivot_root is refused
   // with EINVAL, which it always is while the guest's root is the initramfs.
   bool noPivot = false;
+  // Write linux.sysctl once the container's /proc is mounted and before readonlyPaths make
+  // /proc/sys read-only (runc's order). The container's init only.
+  bool applySysctl = false;
 };
+// linux.sysctl of the spec, each checked against the namespaces the container owns.
+void applySysctls(const oci::Spec& spec);
 void setupRootfs(const oci::Spec& spec, const std::string& rootfs, const RootfsOptions& options = {});
 
 struct ProcessSetup {

@@ -133,6 +133,7 @@ class RootfsSetup {
     }
     rootFd_.reset();
     enterRoot();
+    if (options_.applySysctl) applySysctls(spec_);
     const oci::Linux* l = spec_.linux ? &*spec_.linux : nullptr;
     if (l && l->readonlyPaths) {
       for (const std::string& p : *l->readonlyPaths) readonlyPath(p);

@@ -1,27 +1,11 @@
-// Paths inside a container's root, resolved by the kernel as if the root were "/" (openat2
-// RESOLVE_IN_ROOT): an absolute symlink or ".." in the image cannot lead outside it.
+// The agent's name for common/root_path.h (paths resolved inside a container's root).
 #pragma once
 
-#include <sys/types.h>
-
-#include <string>
-
-#include "common/fd.h"
+#include "common/root_path.h"
 
 namespace kata::agent {
-
-// Lexically cleaned absolute path: "//a/./b/../c/" → "/a/c"; ".." never climbs above "/".
-std::string cleanPath(const std::string& path);
-
-// openat2(rootFd, path, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS). Throws kata::Error.
-UniqueFd openInRoot(int rootFd, const std::string& path, int flags);
-
-// Opens path (O_PATH) inside the root, creating what is missing beneath it: directories on the way,
-// and the last component as a directory (lastIsDir) or an empty file.
-UniqueFd createInRoot(int rootFd, const std::string& path, bool lastIsDir);
-
-// "/proc/self/fd/N": mount(2) and friends given this act on the file the fd holds, not on a path
-// that could be swapped under us.
-std::string procFdPath(int fd);
-
+using kata::cleanPath;
+using kata::createInRoot;
+using kata::openInRoot;
+using kata::procFdPath;
 }  // namespace kata::agent

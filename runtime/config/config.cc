@@ -177,8 +177,7 @@ RuntimeConfig parseConfig(std::string_view text, const std::string& sourceName) 
              s.error(s.find("machine_type"), "machine_type", "may contain only letters, digits, '.', '-' and '_'");
          s.integer("default_vcpus", h.defaultVcpus, 1, 255);
          s.integer("default_memory_mib", h.defaultMemoryMib, 64, 1024 * 1024);
-         s.path("kernel", h.kernel);
-         s.path("initrd", h.initrd, true);
+         s.path("guest_image", h.guestImage, true);
          s.string("kernel_params", h.kernelParams);
          s.choice("shared_fs", h.sharedFs, kSharedFs);
          s.path("virtiofsd", h.virtiofsd);

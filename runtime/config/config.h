@@ -33,8 +33,10 @@ struct HypervisorConfig {
   std::string machineType = "q35";
   int defaultVcpus = 1;
   int defaultMemoryMib = 1024;
-  std::string kernel = "/usr/share/kata-ctl/guest/vmlinuz";
-  std::string initrd = "/usr/share/kata-ctl/guest/initrd.img";
+  // The guest image directory (manifest.json, kernel, initramfs: guest/build-image.sh). Empty: the
+  // image next to the binary (<dir of kata-ctl>/../guest, i.e. build/guest for build/bin), else
+  // /usr/share/kata-ctl/guest.
+  std::string guestImage;
   std::string kernelParams;
   SharedFs sharedFs = SharedFs::kVirtio9p;
   std::string virtiofsd = "/usr/libexec/virtiofsd";

@@ -94,12 +94,17 @@ TEST(AgentNetworkRpc, ReadsTheNamespaceAndRefusesUnknownMacs) {
   auto t0 = std::chrono::steady_clock::now();
   std::string msg = errorOf([&] { local.wait(req.send()); });
   auto waited = std::chrono::steady_clock::now() - t0;
-  EXPECT_NE(msg.find("no interface with MAC 02:00:5e:10:20:30 appeared in the guest within 150 ms"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("not-found: no interface with MAC 02:00:5e:10:20:30 appeared in the guest within 150 ms"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("[Agent.updateInterface]"), std::string::npos) << msg;
   EXPECT_GE(waited, std::chrono::milliseconds(150));
   auto rm = local.agent().removeInterfaceRequest();
   rm.setMac("02:00:5e:10:20:30");
   msg = errorOf([&] { local.wait(rm.send()); });
-  EXPECT_NE(msg.find("Agent.removeInterface: the guest has no interface with MAC 02:00:5e:10:20:30"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("not-found: the guest has no interface with MAC 02:00:5e:10:20:30 [Agent.removeInterface]"),
+            std::string::npos)
+      << msg;
   auto routes = local.agent().updateRoutesRequest();
   auto r = routes.initRoutes(1)[0];
   r.setDestination("default");

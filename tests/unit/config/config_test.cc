@@ -58,8 +58,7 @@ accel = "tcg"
 machine_type = "pc-q35-7.2"
 default_vcpus = 4
 default_memory_mib = 4096
-kernel = "/k/vmlinuz"
-initrd = ""
+guest_image = "/k/guest"
 kernel_params = "quiet console=hvc0"
 shared_fs = "virtio-fs"
 virtiofsd = "/usr/lib/qemu/virtiofsd"
@@ -78,8 +77,7 @@ log_level = "debug"
   EXPECT_EQ(c.hypervisor.machineType, "pc-q35-7.2");
   EXPECT_EQ(c.hypervisor.defaultVcpus, 4);
   EXPECT_EQ(c.hypervisor.defaultMemoryMib, 4096);
-  EXPECT_EQ(c.hypervisor.kernel, "/k/vmlinuz");
-  EXPECT_EQ(c.hypervisor.initrd, "");
+  EXPECT_EQ(c.hypervisor.guestImage, "/k/guest");
   EXPECT_EQ(c.hypervisor.kernelParams, "quiet console=hvc0");
   EXPECT_EQ(c.hypervisor.sharedFs, SharedFs::kVirtioFs);
   EXPECT_EQ(c.hypervisor.virtiofsd, "/usr/lib/qemu/virtiofsd");
@@ -105,8 +103,8 @@ TEST(Config, ErrorsNameFileLineKeyAndReason) {
             "test.toml:4: hypervisor.vcpus: unknown option (see docs/configuration.md for the valid ones)");
   EXPECT_EQ(errorOf("[hypervisor]\ndefault_vcpus = 0\n"), "test.toml:2: hypervisor.default_vcpus: must be between 1 and 255, got 0");
   EXPECT_EQ(errorOf("[hypervisor]\ndefault_memory_mib = \"2G\"\n"), "test.toml:2: hypervisor.default_memory_mib: must be an integer");
-  EXPECT_EQ(errorOf("[hypervisor]\nkernel = \"vmlinuz\"\n"),
-            "test.toml:2: hypervisor.kernel: must be an absolute path, got \"vmlinuz\"");
+  EXPECT_EQ(errorOf("[hypervisor]\nguest_image = \"guest\"\n"),
+            "test.toml:2: hypervisor.guest_image: must be an absolute path, got \"guest\"");
   EXPECT_EQ(errorOf("[hypervisor]\nshared_fs = \"nfs\"\n"),
             "test.toml:2: hypervisor.shared_fs: must be one of \"virtio-9p\", \"virtio-fs\", got \"nfs\"");
   EXPECT_EQ(errorOf("[hypervisor]\nmachine_type = \"q35,accel=kvm\"\n"),

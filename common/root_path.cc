@@ -1,4 +1,4 @@
-#include "agent/container/rootfs_path.h"
+#include "common/root_path.h"
 
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -12,7 +12,7 @@
 
 #include "common/error.h"
 
-namespace kata::agent {
+namespace kata {
 namespace {
 
 std::vector<std::string> components(const std::string& path) {
@@ -99,4 +99,4 @@ UniqueFd createInRootAt(int rootFd, const std::string& path, bool lastIsDir, int
 
 std::string procFdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
-}  // namespace kata::agent
+}  // namespace kata

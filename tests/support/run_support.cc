@@ -1,6 +1,7 @@
-#include "tests/cli/run_support.h"
+#include "tests/support/run_support.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,22 +35,45 @@ int tempFile() {
 
 RunResult runProgram(const std::string& path, const std::vector<std::string>& args, const std::string& input,
                      const std::string& cwd) {
+  RunOptions o;
+  o.input = input;
+  o.cwd = cwd;
+  return runProgramWith(path, args, o);
+}
+
+RunResult runProgramWith(const std::string& path, const std::vector<std::string>& args, const RunOptions& o) {
   int in = tempFile(), out = tempFile(), err = tempFile();
-  if (write(in, input.data(), input.size()) != static_cast<ssize_t>(input.size())) throw std::runtime_error("write");
+  if (write(in, o.input.data(), o.input.size()) != static_cast<ssize_t>(o.input.size())) throw std::runtime_error("write");
   lseek(in, 0, SEEK_SET);
   std::vector<std::string> argv{path};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);
+  std::vector<std::string> envStrings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string kv = *e;
+    std::string name = kv.substr(0, kv.find('='));
+    bool replaced = false;
+    for (const auto& add : o.env) replaced = replaced || add.substr(0, add.find('=')) == name;
+    if (!replaced) envStrings.push_back(kv);
+  }
+  envStrings.insert(envStrings.end(), o.env.begin(), o.env.end());
+  std::vector<char*> cenv;
+  for (auto& e : envStrings) cenv.push_back(e.data());
+  cenv.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
     dup2(in, 0);
     dup2(out, 1);
     dup2(err, 2);
-    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
-    execv(path.c_str(), cargv.data());
+    if (o.gid != static_cast<gid_t>(-1)) {
+      if (setgroups(o.groups.size(), o.groups.data()) != 0 || setresgid(o.gid, o.gid, o.gid) != 0) _exit(125);
+    }
+    if (o.uid != static_cast<uid_t>(-1) && setresuid(o.uid, o.uid, o.uid) != 0) _exit(125);
+    if (!o.cwd.empty() && chdir(o.cwd.c_str()) != 0) _exit(126);
+    execve(path.c_str(), cargv.data(), cenv.data());
     _exit(127);
   }
   int status = 0;
