@@ -1,11 +1,15 @@
 #include "agent/agent_server.h"
 
+#include <unistd.h>
+
 #include <kj/debug.h>
 
 #include <exception>
 
 #include "agent/container_rpc.h"
 #include "agent/guest_stats.h"
+#include "agent/metrics.h"
+#include "agent/request_decode.h"
 #include "common/error.h"
 
 namespace kata::agent {
@@ -73,17 +77,8 @@ kj::Promise<void> AgentServer::shutdown(ShutdownContext) {
 }
 
 kj::Promise<void> AgentServer::createSandbox(CreateSandboxContext context) {
-  return rpcGuard("Agent.createSandbox", [&] {
-    auto cfg = context.getParams().getConfig();
-    SandboxSettings s;
-    s.id = cfg.getId();
-    s.hostname = cfg.getHostname();
-    if (cfg.getDns().size() > kMaxDnsServers || cfg.getSharedMounts().size() > kMaxShares)
-      fail(ErrorKind::kInvalidArgument, "too many dns servers or shared mounts");
-    for (auto d : cfg.getDns()) s.dns.emplace_back(d.cStr(), d.size());
-    for (auto t : cfg.getSharedMounts()) s.shares.emplace_back(t.cStr(), t.size());
-    return containers_.createSandbox(std::move(s));
-  });
+  return rpcGuard("Agent.createSandbox",
+                  [&] { return containers_.createSandbox(decodeSandboxConfig(context.getParams().getConfig())); });
 }
 
 kj::Promise<void> AgentServer::destroySandbox(DestroySandboxContext) {
@@ -92,12 +87,12 @@ kj::Promise<void> AgentServer::destroySandbox(DestroySandboxContext) {
 
 kj::Promise<void> AgentServer::createContainer(CreateContainerContext context) {
   return rpcGuard("Agent.createContainer", [&] {
+    // The host's most likely mistake first, before anything about the request itself.
+    containers_.requireSandbox();
     auto params = context.getParams();
-    auto cfg = params.getConfig();
-    std::string id = cfg.getId();
-    return containers_
-        .createContainer(id, cfg.getOciSpecJson(), cfg.getRootfsShare(), cfg.getRootfsPath(),
-                         stdioFrom(params.getStdio()))
+    ContainerRequest request = decodeContainerConfig(params.getConfig());
+    std::string id = request.id;
+    return containers_.createContainer(std::move(request), stdioFrom(params.getStdio()))
         .then([this, context, id]() mutable {
           auto r = context.getResults();
           r.setContainer(makeContainerClient(containers_, id));
@@ -121,6 +116,57 @@ kj::Promise<void> AgentServer::listContainers(ListContainersContext context) {
     auto list = context.getResults().initIds(static_cast<unsigned>(ids.size()));
     for (unsigned i = 0; i < ids.size(); ++i) list.set(i, ids[i]);
     return kj::READY_NOW;
+  });
+}
+
+kj::Promise<void> AgentServer::waitBlockDevice(WaitBlockDeviceContext context) {
+  return rpcGuard("Agent.waitBlockDevice", [&] {
+    auto params = context.getParams();
+    std::string serial = decodeBlockSerial(params.getSerial());
+    return containers_.waitBlockDevice(serial, params.getTimeoutMs()).then([context](kj::String path) mutable {
+      context.getResults().setDevicePath(path);
+    });
+  });
+}
+
+kj::Promise<void> AgentServer::metrics(MetricsContext context) {
+  return guarded("metrics", [&] {
+    MetricsInput in;
+    in.guest = readGuestProcFigures(boot_.procRoot);
+    in.agent = readAgentSelfFigures(boot_.procRoot);
+    long tck = ::sysconf(_SC_CLK_TCK);
+    in.ticksPerSecond = tck > 0 ? static_cast<uint64_t>(tck) : 100;
+    long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+    in.onlineCpus = cpus > 0 ? static_cast<uint32_t>(cpus) : 0;
+    in.agentVersion = boot_.identity.version;
+    in.agentCommit = boot_.identity.commit;
+    in.kernelRelease = boot_.identity.kernelRelease;
+    in.protocolVersion = ipc::agent::PROTOCOL_VERSION;
+    in.agentStartNs = boot_.startNs;
+    in.agentReadyNs = boot_.readyNs;
+    in.modulesLoaded = boot_.modules.names().size();
+    in.modulesLoading = boot_.modules.loading();
+    for (const std::string& id : containers_.list()) {
+      ContainerFigures c;
+      c.id = id;
+      switch (containers_.status(id)) {
+        case ContainerStatus::kCreated: c.status = "created"; break;
+        case ContainerStatus::kRunning: c.status = "running"; break;
+        case ContainerStatus::kPaused: c.status = "paused"; break;
+        case ContainerStatus::kStopped: c.status = "stopped"; break;
+      }
+      c.processes = containers_.ps(id).size();
+      try {
+        CgroupStats st = containers_.stats(id);
+        c.cpuUsageUsec = st.cpuUsageUsec;
+        c.memoryUsageBytes = st.memoryUsageBytes;
+        c.oomKills = st.oomKills;
+      } catch (const Error&) {
+        // No cgroup (or it is gone while the container stops): the container's own figures only.
+      }
+      in.containers.push_back(std::move(c));
+    }
+    context.getResults().setText(renderMetrics(in));
   });
 }
 

@@ -58,6 +58,9 @@ class AgentServer final : public ipc::agent::Agent::Server {
   kj::Promise<void> container(ContainerContext context) override;
   kj::Promise<void> listContainers(ListContainersContext context) override;
 
+  kj::Promise<void> waitBlockDevice(WaitBlockDeviceContext context) override;
+  kj::Promise<void> metrics(MetricsContext context) override;
+
   kj::Promise<void> updateInterface(UpdateInterfaceContext context) override;
   kj::Promise<void> removeInterface(RemoveInterfaceContext context) override;
   kj::Promise<void> listInterfaces(ListInterfacesContext context) override;

@@ -3,8 +3,9 @@
 #include <poll.h>
 #include <unistd.h>
 
-#include <capnp/rpc-twoparty.h>
 #include <string>
+
+#include "agent/rpc_session.h"
 
 namespace kata::agent {
 namespace {
@@ -14,28 +15,6 @@ constexpr auto kHostPollInterval = 10 * kj::MILLISECONDS;
 // Pause after a session that ended with an error while the host stays connected (e.g. garbage on the
 // wire), so a confused peer cannot make the agent spin.
 constexpr auto kErrorBackoff = 200 * kj::MILLISECONDS;
-
-// Largest message the agent accepts: 16 MiB (the default is 64 MiB, a quarter of a small guest).
-// Bulk data will flow through ByteStream in chunks, never as one message.
-constexpr uint64_t kMaxMessageWords = 2 * 1024 * 1024;
-
-capnp::ReaderOptions receiveOptions() {
-  capnp::ReaderOptions o;
-  o.traversalLimitInWords = kMaxMessageWords;
-  o.nestingLimit = 64;
-  return o;
-}
-
-// One RPC session. Members are destroyed in reverse order: RPC system, then network, then stream.
-struct Session {
-  Session(kj::Own<kj::AsyncIoStream> s, capnp::Capability::Client bootstrap)
-      : stream(kj::mv(s)),
-        network(*stream, capnp::rpc::twoparty::Side::SERVER, receiveOptions()),
-        rpc(capnp::makeRpcServer(network, kj::mv(bootstrap))) {}
-  kj::Own<kj::AsyncIoStream> stream;
-  capnp::TwoPartyVatNetwork network;
-  capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
-};
 
 }  // namespace
 
@@ -69,7 +48,7 @@ kj::Promise<void> ChannelServer::waitForHost() {
 kj::Promise<void> ChannelServer::serveOne() {
   auto stream = io_.wrapSocketFd(fd_, kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC |
                                           kj::LowLevelAsyncIoProvider::ALREADY_NONBLOCK);
-  auto session = kj::heap<Session>(kj::mv(stream), makeBootstrap_());
+  auto session = kj::heap<RpcSession>(kj::mv(stream), makeBootstrap_());
   ++sessions_;
   log_.info("host connected to the agent channel", {{"session", std::to_string(sessions_)}});
   auto done = session->network.onDisconnect();

@@ -253,14 +253,6 @@ void writeIdMap(pid_t pid, const char* file, const std::vector<oci::IdMapping>& 
   KATA_SYSCALL(::write(fd.get(), text.data(), text.size()), "write " + path);
 }
 
-std::string wrapProcessJson(kj::ArrayPtr<const kj::byte> processJson) {
-  // The OCI model parses a whole config; an exec's process is parsed as the process of a minimal one.
-  std::string text = "{\"ociVersion\":\"1.0.2\",\"root\":{\"path\":\"rootfs\"},\"process\":";
-  text.append(reinterpret_cast<const char*>(processJson.begin()), processJson.size());
-  text += "}";
-  return text;
-}
-
 }  // namespace
 
 void validateId(const std::string& id, const char* what) {
@@ -302,6 +294,10 @@ Container& ContainerManager::find(const std::string& id) const {
 
 void ContainerManager::requireContainer(const std::string& id) const { (void)find(id); }
 
+void ContainerManager::requireSandbox() const {
+  if (!sandbox_) fail(ErrorKind::kFailedPrecondition, "no sandbox exists; call createSandbox first");
+}
+
 std::vector<std::string> ContainerManager::list() const {
   std::vector<std::string> ids;
   for (const auto& [id, c] : containers_) ids.push_back(id);
@@ -318,24 +314,7 @@ kj::Promise<void> ContainerManager::waitModules() {
 kj::Promise<void> ContainerManager::createSandbox(SandboxSettings s) {
   return evalGuarded<void>([&]() -> kj::Promise<void> {
     if (sandbox_) fail(ErrorKind::kAlreadyExists, "sandbox \"" + sandbox_->id + "\" already exists; destroy it first");
-    validateId(s.id, "sandbox id");
-    if (s.hostname.size() > kMaxHostnameBytes)
-      fail(ErrorKind::kInvalidArgument, "hostname is longer than " + std::to_string(kMaxHostnameBytes) + " bytes");
-    for (char c : s.hostname)
-      if (!validIdChar(c, false))
-        fail(ErrorKind::kInvalidArgument, "hostname \"" + s.hostname + "\" has characters other than [A-Za-z0-9_.-]");
-    if (s.dns.size() > kMaxDnsServers)
-      fail(ErrorKind::kInvalidArgument, "more than " + std::to_string(kMaxDnsServers) + " dns servers");
-    for (const auto& d : s.dns)
-      if (d.empty() || d.size() > 64 || d.find_first_not_of("0123456789abcdefABCDEF.:") != std::string::npos)
-        fail(ErrorKind::kInvalidArgument, "dns server \"" + d.substr(0, 64) + "\" is not an IP address");
-    if (s.shares.size() > kMaxShares)
-      fail(ErrorKind::kInvalidArgument, "more than " + std::to_string(kMaxShares) + " shared mounts");
-    std::set<std::string> seen;
-    for (const auto& t : s.shares) {
-      validateId(t, "mount tag");
-      if (!seen.insert(t).second) fail(ErrorKind::kInvalidArgument, "mount tag \"" + t + "\" listed twice");
-    }
+    validateSandboxSettings(s);
     // The 9p driver is among the late modules; the shares cannot mount before it is there.
     return waitModules().then([this, s = std::move(s)]() mutable {
       if (sandbox_) fail(ErrorKind::kAlreadyExists, "sandbox \"" + sandbox_->id + "\" already exists");
@@ -465,7 +444,7 @@ std::unique_ptr<ManagedProcess> ContainerManager::startProcess(Container& c, con
           KATA_SYSCALL(::setresuid(0, 0, 0), "setresuid 0 in the new user namespace");
         }
         if (cgroupNs) KATA_SYSCALL(::unshare(CLONE_NEWCGROUP), "unshare the cgroup namespace");
-        launcher_->prepareRootfs(c.spec, c.rootfs);
+        launcher_->prepareRootfs(c.spec, c.rootfs, c.cgroup ? c.cgroup->path() : std::string());
         writeAll(syncFd, "R", 1);
         // The start barrier: 'S' lets the process exec; end of file means the container was removed.
         if (readByte(control.read.get()) != 'S') ::_exit(1);
@@ -562,16 +541,16 @@ std::unique_ptr<ManagedProcess> ContainerManager::startProcess(Container& c, con
   return mp;
 }
 
-kj::Promise<void> ContainerManager::createContainer(const std::string& id, kj::ArrayPtr<const kj::byte> specJson,
-                                                    const std::string& rootfsShare, const std::string& rootfsPath,
-                                                    StdioStreams stdio) {
+kj::Promise<void> ContainerManager::createContainer(ContainerRequest request, StdioStreams stdio) {
   return evalGuarded<void>([&]() -> kj::Promise<void> {
+    const std::string id = request.id;
     validateId(id, "container id");
-    if (!sandbox_) fail(ErrorKind::kFailedPrecondition, "no sandbox exists; call createSandbox first");
+    requireSandbox();
     if (containers_.count(id)) fail(ErrorKind::kAlreadyExists, "container with given ID already exists");
     if (containers_.size() >= kMaxContainers)
       fail(ErrorKind::kInvalidArgument, "too many containers (limit " + std::to_string(kMaxContainers) + ")");
-    if (specJson.size() > oci::kMaxConfigBytes) fail(ErrorKind::kInvalidArgument, "OCI spec is larger than 4 MiB");
+    const std::string& rootfsShare = request.rootfsShare;
+    const std::string& rootfsPath = request.rootfsPath;
     validateId(rootfsShare, "rootfs share");
     if (std::find(mountedShares_.begin(), mountedShares_.end(), rootfsShare) == mountedShares_.end())
       fail(ErrorKind::kNotFound, "rootfs share \"" + rootfsShare + "\" is not mounted; list it in createSandbox");
@@ -581,20 +560,12 @@ kj::Promise<void> ContainerManager::createContainer(const std::string& id, kj::A
       UniqueFd share = openDir(shareDir);
       (void)openBeneath(share.get(), rootfsPath.empty() ? "." : rootfsPath, O_PATH | O_DIRECTORY | O_CLOEXEC);
     }
+    if (!request.spec.process) fail(ErrorKind::kInvalidArgument, "container \"" + id + "\": the OCI spec has no process");
     auto c = std::make_unique<Container>();
     c->id = id;
-    c->spec = oci::parseSpec(std::string_view(reinterpret_cast<const char*>(specJson.begin()), specJson.size()));
-    oci::validateSpec(c->spec);
+    c->spec = std::move(request.spec);
     c->rootfs = rootfsPath.empty() ? shareDir : shareDir + "/" + rootfsPath;
-    if (c->spec.linux && c->spec.linux->namespaces)
-      for (const auto& ns : *c->spec.linux->namespaces) {
-        if (ns.path)
-          fail(ErrorKind::kNotSupported, "linux.namespaces: joining an existing " + ns.type +
-                                             " namespace by path is not supported inside the VM");
-        if (ns.type == "time")
-          fail(ErrorKind::kNotSupported, "linux.namespaces: time namespaces are not supported");
-        if (ns.type == "pid") c->ownPidNs = true;
-      }
+    c->ownPidNs = request.ownPidNs;
     c->cgroup = ContainerCgroup::create(paths_.cgroupRoot, paths_.cgroupParent + "/" + id,
                                         c->spec.linux ? c->spec.linux->resources : std::nullopt);
     UniqueFd syncRead;
@@ -648,21 +619,19 @@ kj::Promise<void> ContainerManager::start(const std::string& id) {
   });
 }
 
-kj::Promise<void> ContainerManager::exec(const std::string& id, const std::string& execId,
-                                         kj::ArrayPtr<const kj::byte> processJson, StdioStreams stdio) {
+kj::Promise<void> ContainerManager::exec(const std::string& id, ExecRequest request, StdioStreams stdio) {
   return evalGuarded<void>([&]() -> kj::Promise<void> {
     Container& c = find(id);
+    const std::string execId = request.execId;
     validateId(execId, "exec id");
     if (status(id) != ContainerStatus::kRunning)
       fail(ErrorKind::kFailedPrecondition, "container \"" + id + "\" is not running");
     if (c.processes.count(execId)) fail(ErrorKind::kAlreadyExists, "exec id \"" + execId + "\" already exists");
     if (c.processes.size() >= kMaxProcessesPerContainer)
       fail(ErrorKind::kInvalidArgument, "too many processes in container \"" + id + "\"");
-    if (processJson.size() > kMaxProcessJsonBytes) fail(ErrorKind::kInvalidArgument, "process JSON is larger than 1 MiB");
-    oci::Spec wrapped = oci::parseSpec(wrapProcessJson(processJson));
-    oci::validateSpec(wrapped);
+    if (!request.wrapped.process) fail(ErrorKind::kInvalidArgument, "exec \"" + execId + "\": no process");
     UniqueFd syncRead;
-    auto p = startProcess(c, execId, *wrapped.process, std::move(stdio), false, syncRead);
+    auto p = startProcess(c, execId, *request.wrapped.process, std::move(stdio), false, syncRead);
     pid_t pid = p->pid;
     c.processes.emplace(execId, std::move(p));
     auto sync = io_.wrapInputFd(syncRead.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
@@ -715,6 +684,11 @@ std::vector<pid_t> ContainerManager::ps(const std::string& id) {
   }
   std::sort(pids.begin(), pids.end());
   return pids;
+}
+
+std::vector<ProcessEntry> ContainerManager::processList(const std::string& id) {
+  std::vector<pid_t> pids = ps(id);
+  return ProcTable(paths_.procRoot).list(pids, ClockSnapshot::now());
 }
 
 void ContainerManager::killAll(Container& c, int sig) {
@@ -792,17 +766,8 @@ void ContainerManager::resume(const std::string& id) {
   c.status = ContainerStatus::kRunning;
 }
 
-void ContainerManager::update(const std::string& id, kj::ArrayPtr<const kj::byte> resourcesJson) {
-  Container& c = find(id);
-  if (resourcesJson.size() > kMaxResourcesJsonBytes)
-    fail(ErrorKind::kInvalidArgument, "resources JSON is larger than 64 KiB");
-  // Parsed (bounded, typed) as the linux.resources of a minimal config.
-  std::string text = "{\"ociVersion\":\"1.0.2\",\"root\":{\"path\":\"rootfs\"},\"linux\":{\"resources\":";
-  text.append(reinterpret_cast<const char*>(resourcesJson.begin()), resourcesJson.size());
-  text += "}}";
-  oci::Spec wrapped = oci::parseSpec(text);
-  if (!wrapped.linux || !wrapped.linux->resources) fail(ErrorKind::kInvalidArgument, "resources: missing");
-  cgroupOf(c).update(*wrapped.linux->resources);
+void ContainerManager::update(const std::string& id, const oci::Resources& resources) {
+  cgroupOf(find(id)).update(resources);
 }
 
 kj::Promise<uint64_t> ContainerManager::nextOomEvent(const std::string& id, uint64_t seen) {
@@ -893,6 +858,72 @@ void ContainerManager::closeStdin(const std::string& id, const std::string& exec
                             })
                     .catch_([](kj::Exception&&) {})
                     .eagerlyEvaluate(nullptr);  // nobody waits for it: it must run by itself
+}
+
+// ---- devices ----
+
+namespace {
+
+// How often waitBlockDevice looks: a hot-plug takes hundreds of milliseconds under TCG, and a scan
+// of /sys/block is a handful of reads.
+constexpr auto kBlockPollInterval = 20 * kj::MILLISECONDS;
+
+// The disk whose serial attribute is `serial` (virtio_blk's serial_show prints the 20 serial bytes
+// the device reports, without a newline), or "" when there is none yet.
+std::string findDiskBySerial(const std::string& sysRoot, const std::string& serial) {
+  std::string blockDir = sysRoot + "/block";
+  DIR* d = ::opendir(blockDir.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT) return "";
+    throwSysError(errno, "opendir " + blockDir);
+  }
+  std::string found;
+  while (struct dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    auto text = readFileIfExists(AT_FDCWD, blockDir + "/" + e->d_name + "/serial", 256);
+    if (!text) continue;
+    std::string value = *text;
+    while (!value.empty() && (value.back() == '\n' || value.back() == '\0')) value.pop_back();
+    if (value == serial) {
+      found = e->d_name;
+      break;
+    }
+  }
+  ::closedir(d);
+  return found;
+}
+
+}  // namespace
+
+kj::Promise<kj::String> ContainerManager::waitBlockDevice(const std::string& serial, uint32_t timeoutMs) {
+  return evalGuarded<kj::String>([&]() -> kj::Promise<kj::String> {
+    if (timeoutMs > kMaxBlockWaitMs)
+      fail(ErrorKind::kInvalidArgument, "waitBlockDevice: timeout of " + std::to_string(timeoutMs) +
+                                            " ms exceeds the limit of " + std::to_string(kMaxBlockWaitMs) + " ms");
+    return pollBlockDevice(serial, timer_.now() + timeoutMs * kj::MILLISECONDS, timeoutMs);
+  });
+}
+
+kj::Promise<kj::String> ContainerManager::pollBlockDevice(const std::string& serial, kj::TimePoint deadline,
+                                                          uint32_t timeoutMs) {
+  return evalGuarded<kj::String>([&]() -> kj::Promise<kj::String> {
+    std::string name = findDiskBySerial(paths_.sysRoot, serial);
+    // devtmpfs creates the node right after the disk registers; the host wants a path it can use.
+    if (!name.empty() && pathExists(paths_.devRoot + "/" + name)) {
+      log_.info("block device found", {{"serial", serial}, {"device", "/dev/" + name}});
+      return kj::str("/dev/", name.c_str());
+    }
+    if (timer_.now() >= deadline)
+      fail(ErrorKind::kTimeout, "no virtio-blk disk with serial \"" + serial + "\" appeared within " +
+                                    std::to_string(timeoutMs) + " ms (" +
+                                    (name.empty() ? std::string("none in ") + paths_.sysRoot + "/block has it"
+                                                  : "disk " + name + " has it, but " + paths_.devRoot + "/" + name +
+                                                        " is missing") +
+                                    "); was it hot-plugged with serial=" + serial + "?");
+    return timer_.afterDelay(kBlockPollInterval).then([this, serial, deadline, timeoutMs] {
+      return pollBlockDevice(serial, deadline, timeoutMs);
+    });
+  });
 }
 
 }  // namespace kata::agent

@@ -29,7 +29,9 @@
 #include "agent/console_log.h"
 #include "agent/container/cgroup.h"
 #include "agent/modules.h"
+#include "agent/proc_table.h"
 #include "agent/process_launcher.h"
+#include "agent/request_decode.h"
 #include "agent/reaper.h"
 #include "common/fd.h"
 #include "ipc/agent.capnp.h"
@@ -55,13 +57,6 @@ void validateId(const std::string& id, const char* what);
 // The shell's view of a wait status: the exit code, or 128 + the signal number.
 int shellExitCode(int waitStatus);
 
-struct SandboxSettings {
-  std::string id;
-  std::string hostname;
-  std::vector<std::string> dns;
-  std::vector<std::string> shares;  // 9p mount tags
-};
-
 struct StdioStreams {
   kj::Maybe<ipc::agent::ByteStream::Client> stdout;
   kj::Maybe<ipc::agent::ByteStream::Client> stderr;
@@ -78,6 +73,8 @@ struct ManagerPaths {
   std::string procRoot = "/proc";
   std::string cgroupRoot = "/sys/fs/cgroup";
   std::string cgroupParent = "kata";  // each container's cgroup is <cgroupRoot>/<cgroupParent>/<id>
+  std::string sysRoot = "/sys";         // block devices: <sysRoot>/block/*/serial
+  std::string devRoot = "/dev";         // their nodes
 };
 
 class ContainerManager {
@@ -91,26 +88,32 @@ class ContainerManager {
   kj::Promise<void> destroySandbox();
 
   // Returns once the init process waits at the start barrier (or fails with the set-up error).
-  kj::Promise<void> createContainer(const std::string& id, kj::ArrayPtr<const kj::byte> specJson,
-                                    const std::string& rootfsShare, const std::string& rootfsPath, StdioStreams stdio);
+  kj::Promise<void> createContainer(ContainerRequest request, StdioStreams stdio);
   kj::Promise<void> start(const std::string& id);
   // Returns once the process has exec'd (or fails with the set-up error).
-  kj::Promise<void> exec(const std::string& id, const std::string& execId, kj::ArrayPtr<const kj::byte> processJson,
-                         StdioStreams stdio);
+  kj::Promise<void> exec(const std::string& id, ExecRequest request, StdioStreams stdio);
   void signal(const std::string& id, int sig, bool all);
   std::vector<pid_t> ps(const std::string& id);
+  // What ps -ef shows of each of ps(id), read from procRoot (processes that exit meanwhile are left out).
+  std::vector<ProcessEntry> processList(const std::string& id);
   kj::Promise<void> remove(const std::string& id, bool force);
   ContainerStatus status(const std::string& id);
   // Delegated to the container's cgroup (agent/container/cgroup.h).
   CgroupStats stats(const std::string& id);
   void pause(const std::string& id);
   void resume(const std::string& id);
-  void update(const std::string& id, kj::ArrayPtr<const kj::byte> resourcesJson);
+  void update(const std::string& id, const oci::Resources& resources);
   // Resolves with the OOM-kill count once it exceeds `seen`, or when the container stops.
   kj::Promise<uint64_t> nextOomEvent(const std::string& id, uint64_t seen);
   pid_t initPid(const std::string& id);
   std::vector<std::string> list() const;
   void requireContainer(const std::string& id) const;
+  // "no sandbox exists; call createSandbox first" unless one does.
+  void requireSandbox() const;
+
+  // Devices (not tied to a container): resolves with "/dev/<name>" once a disk whose
+  // <sysRoot>/block/<name>/serial is `serial` exists and its node is there; fails after timeoutMs.
+  kj::Promise<kj::String> waitBlockDevice(const std::string& serial, uint32_t timeoutMs);
 
   // Processes; execId "" is the container's init.
   ManagedProcess& process(const std::string& id, const std::string& execId);
@@ -127,6 +130,7 @@ class ContainerManager {
   std::unique_ptr<ManagedProcess> startProcess(Container& c, const std::string& execId, const oci::Process& proc,
                                                StdioStreams stdio, bool init, UniqueFd& syncRead);
   void killAll(Container& c, int sig);
+  kj::Promise<kj::String> pollBlockDevice(const std::string& serial, kj::TimePoint deadline, uint32_t timeoutMs);
 
   kj::LowLevelAsyncIoProvider& io_;
   kj::Timer& timer_;

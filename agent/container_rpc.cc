@@ -100,8 +100,9 @@ class ContainerServer final : public ipc::agent::Container::Server {
   kj::Promise<void> exec(ExecContext context) override {
     return rpcGuard("Container.exec", [&] {
       auto params = context.getParams();
-      std::string execId = params.getSpec().getExecId();
-      return m_.exec(id_, execId, params.getSpec().getProcessJson(), stdioFrom(params.getStdio()))
+      ExecRequest request = decodeProcessSpec(params.getSpec());
+      std::string execId = request.execId;
+      return m_.exec(id_, std::move(request), stdioFrom(params.getStdio()))
           .then([this, context, execId]() mutable {
             context.getResults().setProcess(makeProcessClient(m_, id_, execId));
           });
@@ -163,7 +164,7 @@ class ContainerServer final : public ipc::agent::Container::Server {
   }
   kj::Promise<void> update(UpdateContext context) override {
     return rpcGuard("Container.update", [&]() -> kj::Promise<void> {
-      m_.update(id_, context.getParams().getResourcesJson());
+      m_.update(id_, decodeResources(context.getParams().getResourcesJson()));
       return kj::READY_NOW;
     });
   }
@@ -172,6 +173,27 @@ class ContainerServer final : public ipc::agent::Container::Server {
       return m_.nextOomEvent(id_, context.getParams().getSeen()).then([context](uint64_t n) mutable {
         context.getResults().setOomKills(n);
       });
+    });
+  }
+  kj::Promise<void> processList(ProcessListContext context) override {
+    return rpcGuard("Container.processList", [&]() -> kj::Promise<void> {
+      std::vector<ProcessEntry> procs = m_.processList(id_);
+      auto list = context.getResults().initProcesses(static_cast<unsigned>(procs.size()));
+      for (unsigned i = 0; i < procs.size(); ++i) {
+        const ProcessEntry& p = procs[i];
+        auto b = list[i];
+        b.setPid(p.pid);
+        b.setPpid(p.ppid);
+        b.setUid(p.uid);
+        b.setStartWallNs(p.startWallNs);
+        b.setCpuTimeNs(p.cpuTimeNs);
+        b.setTty(p.tty);
+        auto args = b.initCmdline(static_cast<unsigned>(p.cmdline.size()));
+        for (unsigned j = 0; j < p.cmdline.size(); ++j) args.set(j, p.cmdline[j]);
+        b.setComm(p.comm);
+        b.setState(p.state);
+      }
+      return kj::READY_NOW;
     });
   }
   kj::Promise<void> signal(SignalContext context) override {

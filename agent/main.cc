@@ -5,7 +5,8 @@
 //      command line) and open it
 //   3b. bring up loopback (netlink); the host configures the NICs later (updateInterface)
 //   4. start loading the other modules (net, blk, 9p, vsock, overlay) on a background thread
-//   5. run the event loop: reap orphans on SIGCHLD, serve the Agent RPC interface on the port
+//   5. run the event loop: reap orphans on SIGCHLD, serve the Agent RPC interface on the port, and
+//      on vsock (kata.agent_vsock_port, default 1024) once the late modules are in, if the VM has it
 // A fatal error powers the VM off (PID 1 must never exit: that panics the kernel) after logging why.
 #include <fcntl.h>
 #include <signal.h>
@@ -28,6 +29,7 @@
 #include "agent/network_rpc.h"
 #include "agent/pid1.h"
 #include "agent/reaper.h"
+#include "agent/socket_server.h"
 #include "agent/virtio_ports.h"
 #include "common/error.h"
 #include "common/fd.h"
@@ -83,6 +85,11 @@ UniqueFd openChannel(const std::string& name, const ConsoleLog& log) {
   }
 }
 
+kj::Promise<void> waitForLateModules(kj::Timer& timer, const LoadedModules& modules) {
+  if (!modules.loading()) return kj::READY_NOW;
+  return timer.afterDelay(50 * kj::MILLISECONDS).then([&timer, &modules] { return waitForLateModules(timer, modules); });
+}
+
 [[noreturn]] void run(uint64_t startNs, ConsoleLog& log) {
   try {
     mountAll(earlyMounts());
@@ -135,6 +142,38 @@ UniqueFd openChannel(const std::string& name, const ConsoleLog& log) {
       boot.modules.setLoading(false);
       log.info("late kernel modules loaded", {{"ms", std::to_string((bootTimeNs() - t0) / 1000000)}});
     });
+    // vsock, when the VM has the device: its transport is a late module, so the listener starts once
+    // those are loaded. The virtio-serial channel is served either way.
+    uint32_t vsockPort = 0;
+    try {
+      vsockPort = vsockPortFromCmdline(cmdline);
+    } catch (const std::exception& e) {
+      log.error(std::string("vsock listener off: ") + e.what());
+    }
+    kj::Maybe<kj::Own<SocketServer>> vsock;
+    kj::Promise<void> vsockServing =
+        waitForLateModules(io.provider->getTimer(), boot.modules)
+            .then([&]() -> kj::Promise<void> {
+              if (vsockPort == 0) return kj::READY_NOW;
+              if (!hasVirtioVsockDevice("/sys")) {
+                log.info("no virtio vsock device: serving the virtio-serial channel only");
+                return kj::READY_NOW;
+              }
+              auto server = kj::heap<SocketServer>(
+                  *io.lowLevelProvider, io.provider->getTimer(), listenVsock(vsockPort),
+                  [&]() -> capnp::Capability::Client {
+                    return kj::heap<AgentServer>(boot, power, containers, netService ? &*netService : nullptr);
+                  },
+                  log);
+              auto& ref = *server;
+              vsock = kj::mv(server);
+              log.info("serving the agent on vsock", {{"port", std::to_string(vsockPort)}});
+              return ref.run();
+            })
+            .eagerlyEvaluate([&log](kj::Exception&& e) {
+              log.error("the vsock listener failed; serving the virtio-serial channel only",
+                        {{"error", e.getDescription().cStr()}});
+            });
     boot.readyNs = bootTimeNs();
     log.info("kata-agent ready", {{"version", boot.identity.version},
                                   {"kernel", boot.identity.kernelRelease},

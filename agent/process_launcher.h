@@ -18,7 +18,9 @@ class ProcessLauncher {
  public:
   virtual ~ProcessLauncher() = default;
   // In the container's init process, already in its new mount namespace: make `rootfs` its root.
-  virtual void prepareRootfs(const oci::Spec& spec, const std::string& rootfs) = 0;
+  // cgroupPath is the container's cgroup directory in the guest ("" without one): what a cgroup2
+  // mount binds when a fresh one is not permitted.
+  virtual void prepareRootfs(const oci::Spec& spec, const std::string& rootfs, const std::string& cgroupPath) = 0;
   // Applies the process's OCI settings and execs it. Never returns.
   [[noreturn]] virtual void exec(const ProcessSetup& setup) = 0;
 };

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <string>
 
@@ -15,6 +16,15 @@ struct PeerCreds {
   uid_t uid = static_cast<uid_t>(-1);
   gid_t gid = static_cast<gid_t>(-1);
 };
+
+// The address of a unix socket path. A path longer than sun_path allows (108 bytes) is reached
+// through its directory, kept open in `dir`: the address is then /proc/self/fd/<n>/<name>.
+struct UnixAddress {
+  sockaddr_un addr{};
+  std::string path;  // what the address holds
+  UniqueFd dir;
+};
+UnixAddress unixAddress(const std::string& path);
 
 // The credentials the kernel recorded when the peer connected (or called socketpair).
 PeerCreds peerCreds(int socketFd);

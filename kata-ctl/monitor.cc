@@ -13,7 +13,7 @@
 #include "kata-ctl/command.h"
 #include "kata-ctl/context.h"
 #include "kata-ctl/go_flags.h"
-#include "runtime/sandbox/agent_link.h"
+#include "ipc/peer_creds.h"
 #include "runtime/sandbox/monitor.h"
 
 namespace kata::ctl {
@@ -38,8 +38,8 @@ class MonitorCommand : public Command {
     UniqueFd ready(static_cast<int>(readyFd_));
     Logger log = ctx.log().with("sandbox", sandbox_).with("component", "monitor");
     try {
-      UniqueFd dir = openDir(runDir_);
-      UniqueFd listen = sandbox::listenUnixAt(dir.get(), "monitor.sock");
+      const std::string socket = runDir_ + "/monitor.sock";
+      UniqueFd listen = ipc::listenUnix(socket, 0600, static_cast<gid_t>(-1));
       sandbox::EventLoop loop;
       auto result = sandbox::runMonitor(loop, UniqueFd(static_cast<int>(agentFd_)), std::move(listen), log,
                                         std::chrono::milliseconds(timeoutMs_), [&] {
@@ -47,7 +47,7 @@ class MonitorCommand : public Command {
                                           (void)!::write(ready.get(), line.data(), line.size());
                                           ready.reset();
                                         });
-      (void)::unlinkat(dir.get(), "monitor.sock", 0);
+      (void)::unlink(socket.c_str());
       (void)result;
       return 0;
     } catch (const Error& e) {

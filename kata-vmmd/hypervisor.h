@@ -90,7 +90,13 @@ struct BlockDevice {
   std::string path;  // file or block device on the host
   std::string format = "raw";  // raw | qcow2
   bool readOnly = false;
-  std::string serial;  // optional: what the guest sees as the disk serial (lets the agent find it)
+  // What the guest sees as the disk serial (/sys/block/vdX/serial: the agent's waitBlockDevice finds
+  // the disk by it). Empty: the device id. At most 20 characters (VIRTIO_BLK_ID_BYTES).
+  std::string serial;
+  // Hot-plug only: a descriptor the client opened (it proves access) instead of `path`; QEMU gets it
+  // with add-fd and opens /dev/fdset/N. hostDevice: the descriptor is a block device, not a file.
+  int fd = -1;
+  bool hostDevice = false;
 };
 
 // A host PCI function handed to the guest through vfio-pci.

@@ -60,8 +60,21 @@ std::string joinFds(const std::vector<int>& fds) {
   return s;
 }
 
-std::string blockDriver(const std::string& path) {
-  return path.rfind("/dev/", 0) == 0 ? "host_device" : "file";
+std::string blockDriver(const BlockDevice& d) {
+  if (d.path.rfind("/dev/fdset/", 0) == 0) return d.hostDevice ? "host_device" : "file";
+  return d.path.rfind("/dev/", 0) == 0 ? "host_device" : "file";
+}
+
+// The serial the guest sees: the device id unless one is given. virtio-blk carries 20 bytes of it
+// (VIRTIO_BLK_ID_BYTES); a longer one would reach the guest cut, and two could look the same.
+std::string blockSerial(const BlockDevice& d) {
+  std::string serial = d.serial.empty() ? d.id : d.serial;
+  validateTag(serial, "disk serial of " + d.id);
+  if (serial.size() > 20)
+    invalid("disk serial \"" + serial + "\" of " + d.id +
+            " is longer than 20 characters, all a virtio-blk serial carries to the guest: use a shorter device id or "
+            "give a serial");
+  return serial;
 }
 
 void validateBlockFormat(const std::string& format) {
@@ -287,16 +300,13 @@ class ArgvBuilder {
   }
 
   void device(const BlockDevice& d) {
+    if (d.fd >= 0) invalid("block device " + d.id + ": a passed descriptor is for hot-plug only; give a path");
     validateAbsolutePath(d.path, "block device " + d.id);
     validateBlockFormat(d.format);
-    std::string bd = "driver=" + d.format + ",node-name=blk-" + d.id + ",file.driver=" + blockDriver(d.path) +
+    std::string bd = "driver=" + d.format + ",node-name=blk-" + d.id + ",file.driver=" + blockDriver(d) +
                      ",file.filename=" + qemuOptValue(d.path, "block device path");
     if (d.readOnly) bd += ",read-only=on";
-    std::string dev = virtio("virtio-blk") + ",id=" + d.id + ",drive=blk-" + d.id;
-    if (!d.serial.empty()) {
-      validateTag(d.serial, "disk serial");
-      dev += ",serial=" + d.serial;
-    }
+    std::string dev = virtio("virtio-blk") + ",id=" + d.id + ",drive=blk-" + d.id + ",serial=" + blockSerial(d);
     add({"-blockdev", bd, "-device", dev});
   }
 
@@ -367,15 +377,16 @@ HotplugPlan planHotplug(const Device& device, const std::string& bus, const Arch
         } else if constexpr (std::is_same_v<T, BlockDevice>) {
           validateAbsolutePath(d.path, "block device " + id);
           validateBlockFormat(d.format);
-          plan.backends.push_back({"blockdev-add", {{"driver", d.format},
-                                                    {"node-name", "blk-" + id},
-                                                    {"read-only", d.readOnly},
-                                                    {"file", {{"driver", blockDriver(d.path)}, {"filename", d.path}}}}});
-          plan.deviceAdd = {{"driver", virtio("virtio-blk")}, {"id", id}, {"bus", bus}, {"drive", "blk-" + id}};
-          if (!d.serial.empty()) {
-            validateTag(d.serial, "disk serial");
-            plan.deviceAdd["serial"] = d.serial;
-          }
+          json blockdev = {{"driver", d.format},
+                           {"node-name", "blk-" + id},
+                           {"read-only", d.readOnly},
+                           {"file", {{"driver", blockDriver(d)}, {"filename", d.path}}}};
+          // An image the client passed as a descriptor: QEMU must not open a backing file a qcow2
+          // header names (a path the client never proved it may read).
+          if (d.format == "qcow2" && d.path.rfind("/dev/fdset/", 0) == 0) blockdev["backing"] = nullptr;
+          plan.backends.push_back({"blockdev-add", blockdev});
+          plan.deviceAdd = {{"driver", virtio("virtio-blk")}, {"id", id}, {"bus", bus}, {"drive", "blk-" + id},
+                            {"serial", blockSerial(d)}};
         } else if constexpr (std::is_same_v<T, NetDevice>) {
           validateMac(d.mac);
           if (d.tapFds.empty() || d.tapFds.size() > 16) invalid("network device " + id + " needs 1-16 tap fds");

@@ -262,11 +262,25 @@ void QemuHypervisor::hotplug(const Device& device) {
   for (const auto& d : config_.devices)
     if (deviceId(d) == id) fail(ErrorKind::kAlreadyExists, "device " + id + " is already plugged into VM " + config_.id);
   unsigned slot = takeFreeSlot(id);
-  HotplugPlan plan = planHotplug(device, rootPortId(slot), *arch_);
   QmpClient& q = qmp();
+  // A block device the client passed as a descriptor goes into an fd set of its own (add-fd; QEMU
+  // picks the set id), and QEMU opens it as /dev/fdset/N: a jailed QEMU could not open the client's
+  // path, and the descriptor is the client's proof of access.
+  int64_t fdset = -1;
+  std::optional<Device> viaFdset;
+  if (const auto* b = std::get_if<BlockDevice>(&device); b && b->fd >= 0) {
+    nlohmann::json r = q.executeWithFd("add-fd", {{"opaque", "blk-" + id}}, b->fd, deadlineIn(std::chrono::seconds(10)));
+    if (!r.is_object() || !r.value("fdset-id", nlohmann::json()).is_number_integer())
+      fail(ErrorKind::kInternal, "QMP add-fd for device " + id + ": reply has no fdset-id");
+    fdset = r["fdset-id"].get<int64_t>();
+    BlockDevice copy = *b;
+    copy.path = "/dev/fdset/" + std::to_string(fdset);
+    viaFdset = copy;
+  }
   std::vector<std::string> fdsPassed;
   std::vector<std::pair<std::string, nlohmann::json>> backendsAdded;
   try {
+    HotplugPlan plan = planHotplug(viaFdset ? *viaFdset : device, rootPortId(slot), *arch_);
     for (const auto& [name, fd] : plan.fds) {
       q.getfd(name, fd);
       fdsPassed.push_back(name);
@@ -276,20 +290,26 @@ void QemuHypervisor::hotplug(const Device& device) {
       backendsAdded.push_back({cmd, args});
     }
     q.deviceAdd(plan.deviceAdd);
-  } catch (const Error&) {
-    // Leave QEMU as it was: a backend or named fd left behind would make the id unusable.
+  } catch (...) {
+    // Leave QEMU as it was: a backend, named fd or fd set left behind would make the id unusable.
     for (auto b = backendsAdded.rbegin(); b != backendsAdded.rend(); ++b) {
       try {
         if (b->first == "netdev_add") q.netdevDel(b->second.value("id", ""));
         else if (b->first == "blockdev-add") q.execute("blockdev-del", {{"node-name", b->second.value("node-name", "")}});
-      } catch (const Error& undo) {
+      } catch (const std::exception& undo) {
         log_.warn("hot-plug of " + id + " failed and undoing " + b->first + " failed too: " + undo.what());
       }
     }
     for (const auto& name : fdsPassed) {
       try {
         q.closefd(name);
-      } catch (const Error&) {  // consumed by the backend already
+      } catch (const std::exception&) {  // consumed by the backend already
+      }
+    }
+    if (fdset >= 0) {
+      try {
+        q.execute("remove-fd", {{"fdset-id", fdset}});
+      } catch (const std::exception&) {
       }
     }
     throw;
@@ -297,7 +317,7 @@ void QemuHypervisor::hotplug(const Device& device) {
   Backend backend = std::holds_alternative<NetDevice>(device)     ? Backend::kNetdev
                     : std::holds_alternative<BlockDevice>(device) ? Backend::kBlockdev
                                                                   : Backend::kNone;
-  hotplugged_[id] = Hotplugged{slot, backend};
+  hotplugged_[id] = Hotplugged{slot, backend, fdset};
 }
 
 void QemuHypervisor::unplug(const std::string& id, Deadline deadline) {
@@ -307,6 +327,8 @@ void QemuHypervisor::unplug(const std::string& id, Deadline deadline) {
   // The backend outlives the device in QEMU; remove it so the id can be reused.
   if (it->second.backend == Backend::kNetdev) qmp().netdevDel("net-" + id);
   if (it->second.backend == Backend::kBlockdev) qmp().execute("blockdev-del", {{"node-name", "blk-" + id}});
+  // The fd set keeps the client's descriptor open in QEMU until it is removed.
+  if (it->second.fdset >= 0) qmp().execute("remove-fd", {{"fdset-id", it->second.fdset}});
   hotplugged_.erase(it);
   // A cold-plugged device that was unplugged: its id may be plugged again.
   std::erase_if(config_.devices, [&](const Device& d) { return deviceId(d) == id; });

@@ -86,6 +86,7 @@ class QemuHypervisor final : public Hypervisor {
   struct Hotplugged {
     unsigned slot = 0;
     Backend backend = Backend::kNone;
+    int64_t fdset = -1;  // the add-fd set holding a passed block device's descriptor (removed at unplug)
   };
 
   QemuConfig buildQemuConfig(int qmpListenFd) const;

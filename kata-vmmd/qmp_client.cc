@@ -1,5 +1,7 @@
 #include "kata-vmmd/qmp_client.h"
 
+#include "ipc/peer_creds.h"
+
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -67,14 +69,10 @@ QmpClient::QmpClient(UniqueFd socket, Deadline deadline, QmpOptions options)
 }
 
 QmpClient QmpClient::connect(const std::string& path, Deadline deadline, QmpOptions options) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof addr.sun_path)
-    fail(ErrorKind::kInvalidArgument, "QMP socket path \"" + path + "\" is empty or longer than 107 bytes");
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  ipc::UnixAddress a = ipc::unixAddress(path);
   for (;;) {
     UniqueFd fd(KATA_SYSCALL(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "QMP socket"));
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&a.addr), sizeof a.addr) == 0)
       return QmpClient(std::move(fd), deadline, options);
     int err = errno;
     // QEMU may not have created the socket yet, or not yet listen()ed on it.

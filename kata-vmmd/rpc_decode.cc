@@ -52,8 +52,17 @@ Device decodeDevice(ipc::vmmd::Device::Reader d) {
       validatePciAddress(bdf);
       return VfioDevice{id, bdf};
     }
-    case ipc::vmmd::Device::BLOCK:
-      fail(ErrorKind::kNotSupported, "device " + id + ": block devices cannot be hot-plugged through kata-vmmd yet");
+    case ipc::vmmd::Device::BLOCK: {
+      // The descriptor (block.file) arrives separately (an Fd capability); the server fills it in.
+      BlockDevice b;
+      b.id = id;
+      b.format = decodeText(d.getBlock().getFormat(), 8, "block device format");
+      if (b.format.empty()) b.format = "raw";
+      if (b.format != "raw" && b.format != "qcow2")
+        fail(ErrorKind::kInvalidArgument, "device " + id + ": block format \"" + b.format + "\" is not raw or qcow2");
+      b.readOnly = d.getBlock().getReadOnly();
+      return b;
+    }
   }
   fail(ErrorKind::kInvalidArgument, "device " + id + ": unknown device type (a newer client?)");
 }

@@ -135,7 +135,26 @@ class VmImpl final : public api::Vm::Server {
     });
   }
   kj::Promise<void> hotplug(HotplugContext ctx) override {
-    return guarded(log_, "hotplug", [&] { m_.hotplug(caller_, id_, decodeDevice(ctx.getParams().getDevice())); });
+    auto device = ctx.getParams().getDevice();
+    if (device.isBlock()) {
+      // A block device is a descriptor the client opened; wait for it, then plug with it.
+      Device decoded;
+      try {
+        decoded = decodeDevice(device);
+      } catch (const Error& e) {
+        return toKj(e);
+      }
+      return device.getBlock().getFile().getFd().then([this, decoded](kj::Maybe<int> fd) mutable -> kj::Promise<void> {
+        return guarded(log_, "hotplug", [&] {
+          KJ_IF_MAYBE(n, fd) {
+            std::get<BlockDevice>(decoded).fd = *n;
+            m_.hotplug(caller_, id_, decoded);
+          }
+          else fail(ErrorKind::kInvalidArgument, "hotplug " + deviceId(decoded) + ": no file descriptor was passed");
+        });
+      });
+    }
+    return guarded(log_, "hotplug", [&] { m_.hotplug(caller_, id_, decodeDevice(device)); });
   }
   kj::Promise<void> unplug(UnplugContext ctx) override {
     return guarded(log_, "unplug", [&] {

@@ -409,6 +409,35 @@ void SandboxManager::hotplug(const CallerId& caller, const std::string& id, cons
     if (!g->properties.empty()) fail(ErrorKind::kInvalidArgument, "emulated devices take no properties");
   } else if (auto* v = std::get_if<VfioDevice>(&device)) {
     authorizeVfio(options_.policy, options_.sysfsRoot, v->hostBdf);
+  } else if (auto* b = std::get_if<BlockDevice>(&device)) {
+    // The descriptor the client opened is its proof of access (no path is ever opened for it); it
+    // must be a regular file or a block device, opened for what the guest may do with it.
+    BlockDevice checked = *b;
+    UniqueFd readOnlyCopy;
+    if (checked.fd < 0) fail(ErrorKind::kInvalidArgument, "block device " + checked.id + ": no file descriptor was passed");
+    struct stat st {};
+    KATA_SYSCALL(::fstat(checked.fd, &st), "fstat block device " + checked.id);
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+      fail(ErrorKind::kInvalidArgument, "block device " + checked.id + ": the passed descriptor is neither a file nor a block device");
+    checked.hostDevice = S_ISBLK(st.st_mode);
+    int mode = KATA_SYSCALL(::fcntl(checked.fd, F_GETFL), "fcntl block device " + checked.id) & O_ACCMODE;
+    if (!checked.readOnly && mode != O_RDWR)
+      fail(ErrorKind::kPermissionDenied, "block device " + checked.id +
+                                             ": the descriptor is not open for reading and writing; open it O_RDWR "
+                                             "or plug it read-only");
+    if (checked.readOnly && mode == O_WRONLY)
+      fail(ErrorKind::kInvalidArgument, "block device " + checked.id + ": the descriptor is write-only");
+    if (checked.readOnly && mode == O_RDWR) {
+      // QEMU takes from an fd set only a descriptor of the access mode it opens with (O_RDONLY for a
+      // read-only disk): reopen the same file read-only (less than the client was granted).
+      std::string self = "/proc/self/fd/" + std::to_string(checked.fd);
+      readOnlyCopy = UniqueFd(KATA_SYSCALL(::open(self.c_str(), O_RDONLY | O_CLOEXEC), "reopen block device " + checked.id + " read-only"));
+      checked.fd = readOnlyCopy.get();
+    }
+    vm.hotplug(checked);
+    save(s);
+    logFor(id).info("hot-plugged block device " + checked.id + (checked.readOnly ? " (read-only)" : ""));
+    return;
   } else {
     fail(ErrorKind::kNotSupported, "this device type cannot be hot-plugged through kata-vmmd yet");
   }

@@ -19,6 +19,11 @@ packages=(
   busybox-static
   # CNI's bridge and host-local plugins: the pod networks of the networking tests (/usr/lib/cni)
   containernetworking-plugins
+  # the engines the integration tier drives kata-ctl with (podman with conmon, containerd with ctr
+  # and its runc shim); script(1) gives podman -it a terminal
+  podman conmon containerd crun uidmap bsdutils
+  # a Prometheus text parser: the functional check of the agent's metrics call
+  python3-prometheus-client
 )
 
 if [ "$(id -u)" -ne 0 ]; then

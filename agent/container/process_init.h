@@ -39,6 +39,10 @@ struct RootfsOptions {
   // Write linux.sysctl once the container's /proc is mounted and before readonlyPaths make
   // /proc/sys read-only (runc's order). The container's init only.
   bool applySysctl = false;
+  // The container's cgroup directory in the guest (e.g. /sys/fs/cgroup/kata/<id>). A cgroup2 mount
+  // that the kernel refuses (a user namespace without its own cgroup namespace: EPERM; EBUSY) binds
+  // it instead, as runc does; empty: the whole /sys/fs/cgroup.
+  std::string cgroupPath;
 };
 // linux.sysctl of the spec, each checked against the namespaces the container owns.
 void applySysctls(const oci::Spec& spec);

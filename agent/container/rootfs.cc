@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <sstream>
 
 #include "agent/container/mount_options.h"
@@ -223,7 +224,22 @@ class RootfsSetup {
           // /dev/mqueue instead, as runc does.
           if (errno != EPERM) throwSysError(errno, label + ": mount mqueue");
           doMount("/dev/mqueue", target, nullptr, MS_BIND, "", label + ": bind /dev/mqueue");
-        } else if (type != "mqueue") {
+        } else if ((type == "sysfs" || type == "cgroup2") &&
+                   ::mount(source.empty() ? type.c_str() : source.c_str(), target.c_str(), type.c_str(), flags,
+                           opts.data.empty() ? nullptr : opts.data.c_str()) != 0) {
+          // runc's fallbacks for a user namespace. sysfs: the kernel refuses (EPERM) a fresh sysfs
+          // to a user namespace that does not own the network namespace, which in the pod is the
+          // VM's: bind the guest's /sys recursively instead. cgroup2: a fresh mount needs a cgroup
+          // namespace owned by the user namespace (EPERM without one; EBUSY is runc's other case):
+          // bind the container's own cgroup (runc binds the whole /sys/fs/cgroup without a cgroup
+          // namespace; in the VM that would show the pod's other containers).
+          int err = errno;
+          bool fallback = err == EPERM || (type == "cgroup2" && err == EBUSY);
+          if (!fallback) throwSysError(err, label + ": mount " + type);
+          std::string from = type == "sysfs" ? "/sys" : options_.cgroupPath.empty() ? "/sys/fs/cgroup" : options_.cgroupPath;
+          bindGuestDir(from, dest, flags,
+                       label + ": bind " + from + " (a fresh " + type + " mount was refused: " + std::strerror(err) + ")");
+        } else if (type != "mqueue" && type != "sysfs" && type != "cgroup2") {
           doMount(source.empty() ? type : source, target, type.c_str(), flags, opts.data, label + ": mount " + type);
         }
       }
@@ -236,6 +252,19 @@ class RootfsSetup {
       std::string msg = e.what();
       if (msg.rfind("mounts[", 0) == 0) throw;
       throw Error(e.kind(), label + ": " + msg, e.sysErrno());
+    }
+  }
+
+  // Binds a guest directory (recursively: its submounts may be locked to it) at dest, then applies
+  // the mount's flags (ro, nosuid, ...) with a remount, as for any bind.
+  void bindGuestDir(const std::string& from, const std::string& dest, unsigned long flags, const std::string& what) {
+    UniqueFd src(KATA_SYSCALL(::open(from.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), what + ": open " + from));
+    UniqueFd dst = openInRoot(rootFd_.get(), dest, O_PATH);
+    doMount(procFdPath(src.get()), procFdPath(dst.get()), nullptr, MS_BIND | MS_REC, "", what);
+    unsigned long extra = flags & ~(MS_REC | MS_BIND | MS_REMOUNT);
+    if (extra) {
+      UniqueFd top = openInRoot(rootFd_.get(), dest, O_PATH);
+      remount(procFdPath(top.get()), extra | MS_BIND, what + ": remount with options");
     }
   }
 

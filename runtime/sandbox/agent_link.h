@@ -32,10 +32,4 @@ class AgentLink {
   ipc::agent::Agent::Client agent_;
 };
 
-// Connects a stream socket to `name` inside the directory dirFd (through /proc/self/fd, so a long
-// state root never hits the 108-byte limit of a socket address).
-UniqueFd connectUnixAt(int dirFd, const std::string& name);
-// A listening socket `name` inside dirFd, mode 0600; a stale socket of that name is replaced.
-UniqueFd listenUnixAt(int dirFd, const std::string& name);
-
 }  // namespace kata::sandbox

@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/time.h"
+#include "ipc/peer_creds.h"
 #include "runtime/sandbox/container_spec.h"
 #include "runtime/sandbox/spawn.h"
 #include "security/validate.h"
@@ -249,11 +250,9 @@ void Sandbox::connectAgent() {
   if (!record_->monitor)
     fail(ErrorKind::kFailedPrecondition, "sandbox " + id_ + " is served in the process that created it (no monitor); "
                                          "open it from that process");
-  const std::string runDir = env_.runRoot + "/" + id_;
-  UniqueFd dir;
+  const std::string socket = env_.runRoot + "/" + id_ + "/" + kMonitorSocket;
   try {
-    dir = openDir(runDir);
-    agent_ = std::make_unique<AgentLink>(env_.loop, connectUnixAt(dir.get(), kMonitorSocket));
+    agent_ = std::make_unique<AgentLink>(env_.loop, ipc::connectUnix(socket));
   } catch (const Error& e) {
     throw Error(ErrorKind::kFailedPrecondition,
                 "sandbox " + id_ + ": its monitor does not answer (" + e.what() + "); the VM may have stopped. "

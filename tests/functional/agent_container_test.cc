@@ -9,6 +9,8 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
+#include <optional>
 #include <iostream>
 #include <kj/async-io.h>
 #include <kj/debug.h>
@@ -426,10 +428,8 @@ TEST_F(AgentContainerTest, UserNamespaceGetsItsIdMapsFromTheAgent) {
   if (!hasCgroupNs) spec["linux"]["namespaces"].push_back({{"type", "cgroup"}});
   spec["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
   spec["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
-  // sysfs cannot be mounted from a user namespace that does not own the network namespace (the pod
-  // keeps the VM's): bind the guest's /sys instead, as `runc spec --rootless` does.
-  // cgroup2 in a user namespace fails with EBUSY from the set-up pipeline today (reported to the
-  // lead); this test is about the id maps, so it goes without that mount.
+  // The spec `runc spec --rootless` writes: /sys bound from the guest, and (this test is about the
+  // id maps) no cgroup mount. The default mounts in a user namespace: UserNamespaceGetsSysfsAndItsCgroupLikeRunc.
   nlohmann::json mounts = nlohmann::json::array();
   for (auto& m : spec["mounts"])
     if (m["destination"] != "/sys/fs/cgroup") mounts.push_back(m);
@@ -585,6 +585,172 @@ TEST_F(AgentContainerTest, IsolationSettingsApplyInsideTheVm) {
   EXPECT_NE(out.find("Operation not permitted"), std::string::npos) << "seccomp rule not applied: " << out;
   EXPECT_NE(out.find("done"), std::string::npos) << out;
   removeForce(c.container);
+}
+
+}  // namespace
+}  // namespace kata::test
+
+namespace kata::test {
+namespace {
+
+// Container.processList (protocol 3): what ps -ef shows of a running container, from the guest's /proc.
+TEST_F(AgentContainerTest, ProcessListShowsWhatPsShows) {
+  // "; echo done": the shell must fork the sleep (a last command alone would be exec'd in its place).
+  Created c = create("plist", {"sh", "-c", "sleep 100; echo done"}, "plist", true);
+  waitFor(c.container.startRequest().send(), seconds(60));
+  Execed other = exec(c.container, "other", {"sleep", "200"});
+  auto initPid = waitFor(c.container.stateRequest().send(), seconds(30)).getState().getInitPid();
+  auto otherPid = waitFor(other.process.pidRequest().send(), seconds(30)).getPid();
+  auto guestNow = waitFor(conn_->agent().guestInfoRequest().send(), seconds(30)).getInfo().getWallClockNs();
+  // The shell forks the sleep right after exec; wait until ps sees all three.
+  ASSERT_TRUE(waitUntil([&] { return ps(c.container).size() == 3; })) << ps(c.container).size();
+  // ...and until each is asleep (the shell may still be running right after its fork).
+  std::optional<capnp::Response<rpc::Container::ProcessListResults>> resp;
+  std::map<std::string, rpc::ProcessInfo::Reader> byArgs;
+  ASSERT_TRUE(waitUntil([&] {
+    byArgs.clear();
+    resp.emplace(waitFor(c.container.processListRequest().send(), seconds(30)));
+    bool asleep = true;
+    for (auto p : resp->getProcesses()) {
+      std::string args;
+      for (auto a : p.getCmdline()) args += std::string(args.empty() ? "" : " ") + a.cStr();
+      byArgs.emplace(args, p);
+      asleep = asleep && std::string(p.getState().cStr()) == "S";
+    }
+    return asleep;
+  }));
+  ASSERT_EQ(resp->getProcesses().size(), 3u);
+  ASSERT_EQ(byArgs.count("sh -c sleep 100; echo done"), 1u);
+  ASSERT_EQ(byArgs.count("sleep 100"), 1u);
+  ASSERT_EQ(byArgs.count("sleep 200"), 1u);
+  auto sh = byArgs.at("sh -c sleep 100; echo done"), sleep = byArgs.at("sleep 100"), second = byArgs.at("sleep 200");
+  EXPECT_EQ(sh.getPid(), initPid);
+  EXPECT_EQ(sh.getPpid(), 1);  // the agent cloned it
+  EXPECT_EQ(sleep.getPpid(), sh.getPid());
+  EXPECT_EQ(second.getPid(), otherPid);
+  EXPECT_EQ(second.getPpid(), 1);  // exec'd processes are the agent's children too
+  EXPECT_EQ(std::string(sh.getComm().cStr()), "sh");
+  EXPECT_EQ(std::string(sleep.getComm().cStr()), "sleep");
+  for (auto p : {sh, sleep, second}) {
+    EXPECT_EQ(std::string(p.getState().cStr()), "S") << p.getComm().cStr();
+    EXPECT_EQ(p.getUid(), 0u);
+    // Started in the last two minutes by the guest's clock, and not in the future.
+    EXPECT_LE(p.getStartWallNs(), guestNow + 1'000'000'000) << p.getComm().cStr();
+    EXPECT_GT(p.getStartWallNs(), guestNow - 120'000'000'000) << p.getComm().cStr();
+    EXPECT_LT(p.getCpuTimeNs(), 10'000'000'000u);
+  }
+  // The init has the pty as its controlling terminal, and the sleep inherits it; the exec has none.
+  std::string tty = sh.getTty().cStr();
+  EXPECT_EQ(tty.rfind("pts/", 0), 0u) << tty;
+  EXPECT_EQ(std::string(sleep.getTty().cStr()), tty);
+  EXPECT_EQ(std::string(second.getTty().cStr()), "?");
+  removeForce(c.container);
+  // Gone: the call says so.
+  EXPECT_THROW(waitFor(c.container.processListRequest().send(), seconds(30)), kj::Exception);
+}
+
+// Runs python3's prometheus_client parser (Debian's python3-prometheus-client) on the text; returns
+// one JSON array per sample: [name, {labels}, value].
+nlohmann::json parsePrometheus(const std::string& text) {
+  char tmpl[] = "/tmp/kata-metrics-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  if (fd < 0) throwSysError(errno, "mkstemp");
+  (void)!::write(fd, text.data(), text.size());
+  ::close(fd);
+  std::string cmd = std::string("/usr/bin/python3 -c '") +
+                    "import json,sys\n"
+                    "from prometheus_client.parser import text_string_to_metric_families as parse\n"
+                    "out=[]\n"
+                    "for f in parse(open(sys.argv[1]).read()):\n"
+                    "  for s in f.samples: out.append([s.name, s.labels, s.value, f.type])\n"
+                    "print(json.dumps(out))' " + tmpl + " 2>&1";
+  std::string out;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    ::pclose(p);
+  }
+  ::unlink(tmpl);
+  auto j = nlohmann::json::parse(out, nullptr, false);
+  if (j.is_discarded()) throw std::runtime_error("the Prometheus parser refused the text (python3-prometheus-client installed?): " + out);
+  return j;
+}
+
+TEST_F(AgentContainerTest, MetricsAreValidPrometheusTextWithPlausibleValues) {
+  Created c = run("metrics", {"sleep", "1000"});
+  std::string text = waitFor(conn_->agent().metricsRequest().send(), seconds(30)).getText().cStr();
+  nlohmann::json samples = parsePrometheus(text);
+  ASSERT_TRUE(samples.is_array()) << samples.dump();
+  std::map<std::string, double> v;
+  for (const auto& s : samples) {
+    std::string key = s[0];
+    for (const auto& [k, val] : s[1].items()) key += std::string("{") + k + "=" + val.get<std::string>() + "}";
+    v[key] = s[2];
+  }
+  auto has = [&](const std::string& k) { return v.count(k) == 1; };
+  ASSERT_TRUE(has("kata_guest_memory_total_bytes")) << text;
+  // The VM has 256 MiB; the kernel keeps some.
+  EXPECT_GT(v["kata_guest_memory_total_bytes"], 150.0 * (1 << 20)) << text;
+  EXPECT_LE(v["kata_guest_memory_total_bytes"], 256.0 * (1 << 20));
+  EXPECT_GT(v["kata_guest_memory_available_bytes"], 0);
+  EXPECT_LE(v["kata_guest_memory_available_bytes"], v["kata_guest_memory_total_bytes"]);
+  EXPECT_EQ(v["kata_guest_cpus_online"], 1);
+  EXPECT_GT(v["kata_guest_uptime_seconds"], 1);
+  EXPECT_LT(v["kata_guest_uptime_seconds"], 3600);
+  EXPECT_GE(v["kata_guest_load_average{period=1m}"], 0);
+  EXPECT_GT(v["kata_guest_cpu_seconds_total{mode=idle}"] + v["kata_guest_cpu_seconds_total{mode=system}"], 0);
+  EXPECT_GT(v["kata_guest_forks_total"], 10);
+  EXPECT_GT(v["kata_agent_resident_memory_bytes"], 256.0 * 1024);
+  EXPECT_LT(v["kata_agent_resident_memory_bytes"], 64.0 * (1 << 20));
+  EXPECT_GE(v["kata_agent_threads"], 1);
+  EXPECT_GE(v["kata_agent_open_fds"], 3);
+  EXPECT_GT(v["kata_agent_ready_seconds"], v["kata_agent_start_seconds"]);
+  EXPECT_GE(v["kata_agent_containers{status=running}"], 1);
+  EXPECT_EQ(v["kata_container_processes{container=metrics}"], 1);
+  EXPECT_GT(v["kata_container_memory_usage_bytes{container=metrics}"], 0);
+  bool info = false;
+  for (const auto& s : samples)
+    if (s[0] == "kata_agent_info" && s[1].value("protocol", "") == std::to_string(rpc::PROTOCOL_VERSION) &&
+        s[1].value("kernel", "") == image_->kernelRelease && s[2] == 1)
+      info = true;
+  EXPECT_TRUE(info) << text;
+  // Counters are typed as such (the parser read the TYPE lines).
+  for (const auto& s : samples)
+    if (s[0] == "kata_guest_context_switches_total") {
+      EXPECT_EQ(s[3], "counter");
+    }
+  removeForce(c.container);
+}
+
+// A user namespace with id maps and the default mounts (fresh sysfs, cgroup): the kernel refuses
+// both fresh mounts there, and the agent falls back as runc does: /sys bound from the guest, the
+// container's own cgroup bound at /sys/fs/cgroup (with or without a cgroup namespace).
+TEST_F(AgentContainerTest, UserNamespaceGetsSysfsAndItsCgroupLikeRunc) {
+  for (bool cgroupNs : {false, true}) {
+    SCOPED_TRACE(cgroupNs ? "with a cgroup namespace" : "without a cgroup namespace");
+    std::string id = cgroupNs ? "usermnt-cgns" : "usermnt";
+    nlohmann::json spec = nlohmann::json::parse(containerSpec(
+        {"sh", "-c",
+         "cat /sys/class/net/lo/mtu; echo procs:$(cat /sys/fs/cgroup/cgroup.procs); "
+         "cat /sys/fs/cgroup/kata/cgroup.procs 2>&1; grep -c ' /sys ' /proc/self/mountinfo"},
+        id));
+    spec["linux"]["namespaces"].push_back({{"type", "user"}});
+    if (cgroupNs) spec["linux"]["namespaces"].push_back({{"type", "cgroup"}});
+    spec["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+    spec["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+    Created c = createWithSpec(id, spec.dump());
+    waitFor(c.container.startRequest().send(), seconds(60));
+    Exit e = wait(c.init);
+    const std::string& out = c.out->data;
+    EXPECT_EQ(e.code, 0) << out << c.err->data;
+    EXPECT_EQ(out.rfind("65536\n", 0), 0u) << "sysfs missing: " << out << c.err->data;
+    // The container's cgroup, not the guest's root (which has the kata/ parent of every container).
+    // (The init is pid 1 of the container; the other pid is the $(cat) running.)
+    EXPECT_NE(out.find("procs:1 "), std::string::npos) << out;
+    EXPECT_NE(out.find("No such file or directory"), std::string::npos) << out;
+    removeForce(c.container);
+  }
 }
 
 }  // namespace

@@ -478,9 +478,17 @@ TEST_F(VmmdDaemonTest, RealGuestAgentThroughChannelFdPauseResumeAndHotUnplug) {
                  << ": build it with `ninja -C " KATA_BINARY_DIR " guest-image`";
   writePolicy();
   ASSERT_EQ(startDaemon(), -1) << daemonLog();
+  // A small raw disk the client owns, hot-plugged below through the daemon.
+  std::string disk = dir_ + "/disk1.img";
+  {
+    kata::UniqueFd f(::open(disk.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    ASSERT_TRUE(f.valid());
+    ASSERT_EQ(::ftruncate(f.get(), 1 << 20), 0);
+    ASSERT_EQ(::fchown(f.get(), kUserA, kClientGid), 0);
+  }
 
   // Everything runs as user A in one client process: the agent channel fd lives there.
-  std::string out = as(kUserA, [&image](VmmdClient& c) {
+  std::string out = as(kUserA, [&image, &disk](VmmdClient& c) {
     // The client opens the image itself (it may read it) and passes descriptors, not paths.
     kata::UniqueFd kernel(::open(image->kernel.c_str(), O_RDONLY | O_CLOEXEC));
     kata::UniqueFd initrd(::open(image->initramfs.c_str(), O_RDONLY | O_CLOEXEC));
@@ -496,7 +504,7 @@ TEST_F(VmmdDaemonTest, RealGuestAgentThroughChannelFdPauseResumeAndHotUnplug) {
     spec.setInitrd(c.makeFd(initrd.get()));
     spec.setKernelCmdline(image->cmdline);
     spec.setStartPaused(false);
-    spec.setHotplugSlots(1);
+    spec.setHotplugSlots(2);
     auto created = c.wait(req.send());
     std::string log = "pid=" + std::to_string(created.getInfo().getPid()) +
                       " state=" + std::to_string(int(created.getInfo().getState()));
@@ -556,6 +564,72 @@ TEST_F(VmmdDaemonTest, RealGuestAgentThroughChannelFdPauseResumeAndHotUnplug) {
     c.wait(hp2.send());
     log += "|replugged|ping=" + within(ping(agent, "after-unplug"), 60);
 
+    // A block device the client opened, hot-plugged through the daemon: vmmd gives it serial=<id>,
+    // and the agent finds the guest's disk by that serial (agent protocol 3, waitBlockDevice).
+    {
+      kata::UniqueFd img(::open(disk.c_str(), O_RDWR | O_CLOEXEC));
+      if (!img.valid()) return log + "|EXC:cannot open the disk image as the client";
+      auto hb = vm.hotplugRequest();
+      auto dev = hb.initDevice();
+      dev.setId("disk1");
+      auto blk = dev.initBlock();
+      blk.setFile(c.makeFd(img.get()));
+      blk.setFormat("raw");
+      c.wait(hb.send());
+    }
+    {
+      auto w = agent.agent().waitBlockDeviceRequest();
+      w.setSerial("disk1");
+      w.setTimeoutMs(60000);
+      auto asked = std::chrono::steady_clock::now();
+      std::string path = within(w.send(), 90).getDevicePath().cStr();
+      auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - asked).count();
+      std::fprintf(stderr, "waitBlockDevice after hot-plug took %lld ms: %s\n", static_cast<long long>(waited), path.c_str());
+      log += "|blk=" + std::string(path.rfind("/dev/vd", 0) == 0 && path.size() == 8 ? "/dev/vdX" : path);
+    }
+    {
+      auto w = agent.agent().waitBlockDeviceRequest();
+      w.setSerial("nosuchdisk");
+      w.setTimeoutMs(500);
+      try {
+        within(w.send(), 30);
+        log += "|unknown-serial-found";
+      } catch (const std::exception& e) {  // VmmdClient::wait turns the RPC error into a kata::Error
+        std::string d = e.what();
+        log += d.find("no virtio-blk disk with serial \"nosuchdisk\" appeared within 500 ms") != std::string::npos
+                   ? "|unknown-serial-timeout"
+                   : "|unknown-serial-error=" + d;
+      }
+    }
+    {
+      auto ub = vm.unplugRequest();
+      ub.setDeviceId("disk1");
+      ub.setTimeoutMs(60000);
+      c.wait(ub.send());
+      log += "|blk-unplugged";
+    }
+    {
+      // Read-only from a read-write descriptor: vmmd reopens it read-only, since QEMU takes from the
+      // fd set only a descriptor of the mode it opens with (O_RDONLY here).
+      kata::UniqueFd img(::open(disk.c_str(), O_RDWR | O_CLOEXEC));
+      auto hb = vm.hotplugRequest();
+      auto dev = hb.initDevice();
+      dev.setId("disk2");
+      auto blk = dev.initBlock();
+      blk.setFile(c.makeFd(img.get()));
+      blk.setReadOnly(true);
+      c.wait(hb.send());
+      auto w = agent.agent().waitBlockDeviceRequest();
+      w.setSerial("disk2");
+      w.setTimeoutMs(60000);
+      std::string path = within(w.send(), 90).getDevicePath().cStr();
+      log += "|ro-blk=" + std::string(path.rfind("/dev/vd", 0) == 0 && path.size() == 8 ? "/dev/vdX" : path);
+      auto ub = vm.unplugRequest();
+      ub.setDeviceId("disk2");
+      ub.setTimeoutMs(60000);
+      c.wait(ub.send());
+    }
+
     auto d = vm.destroyRequest();
     d.setTimeoutMs(5000);
     c.wait(d.send());
@@ -564,7 +638,8 @@ TEST_F(VmmdDaemonTest, RealGuestAgentThroughChannelFdPauseResumeAndHotUnplug) {
   pid_t qemu = pidFrom(out);
   std::string expected = "pid=" + std::to_string(qemu) + " state=2|ping=boot|version kernel=" + image->kernelRelease +
                          " build=" + image->agentBuildId +
-                         "|paused|silent-while-paused|running|resumed-ping=while-paused|unplugged|replugged|ping=after-unplug";
+                         "|paused|silent-while-paused|running|resumed-ping=while-paused|unplugged|replugged|ping=after-unplug"
+                         "|blk=/dev/vdX|unknown-serial-timeout|blk-unplugged|ro-blk=/dev/vdX";
   EXPECT_EQ(out, expected) << "\ndaemon log:\n" << daemonLog();
   ASSERT_GT(qemu, 0);
   expectNothingLeft(qemu, "ftg");

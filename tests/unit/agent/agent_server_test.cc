@@ -1,10 +1,13 @@
 // The Agent RPC server and its channel loop, over a socketpair instead of a virtio-serial port.
 #include "agent/agent_server.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <chrono>
 
 #include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
@@ -14,6 +17,7 @@
 #include "agent/reaper.h"
 #include "common/error.h"
 #include "common/fd.h"
+#include "common/fs.h"
 
 namespace kata::agent {
 namespace {
@@ -51,7 +55,22 @@ class AgentServerTest : public ::testing::Test {
     ManagerPaths p;
     p.sharedDir = ::testing::TempDir() + "/agent-server-test-shared";
     p.resolvConf = ::testing::TempDir() + "/agent-server-test-resolv.conf";
+    p.sysRoot = fakeSys();
+    p.devRoot = fakeDev();
     return p;
+  }
+
+  static std::string fakeSys() { return ::testing::TempDir() + "/agent-server-test-sys-" + std::to_string(::getpid()); }
+  static std::string fakeDev() { return ::testing::TempDir() + "/agent-server-test-dev-" + std::to_string(::getpid()); }
+  void TearDown() override {
+    removeTree(AT_FDCWD, fakeSys());
+    removeTree(AT_FDCWD, fakeDev());
+  }
+  static void fakeDisk(const std::string& name, const std::string& serial) {
+    makeDirs(fakeSys() + "/block/" + name, 0755);
+    writeFileAtomic(openDir(fakeSys() + "/block/" + name).get(), "serial", serial, 0644);
+    makeDirs(fakeDev(), 0755);
+    writeFileAtomic(openDir(fakeDev()).get(), name, "", 0600);
   }
 
   bool captured_ = (Reaper::captureSigchld(), true);
@@ -132,6 +151,16 @@ TEST_F(AgentServerTest, ContainerCallsValidateAndFailWithReasons) {
       EXPECT_NE(d.find(needle), std::string::npos) << d;
     }
   };
+  // Without a sandbox that is the answer; with one, the request itself is checked (no state
+  // involved), then against the guest's state.
+  const std::string spec =
+      R"({"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["true"],"cwd":"/","user":{"uid":0,"gid":0}}})";
+  auto validConfig = [&](ipc::agent::ContainerConfig::Builder cfg, const char* share) {
+    cfg.setId("c1");
+    cfg.setOciSpecJson(kj::arrayPtr(reinterpret_cast<const kj::byte*>(spec.data()), spec.size()));
+    cfg.setRootfsShare(share);
+    cfg.setRootfsPath("rootfs");
+  };
   {
     auto req = agent_.createContainerRequest();
     req.initConfig().setId("c1");
@@ -177,9 +206,18 @@ TEST_F(AgentServerTest, ContainerCallsValidateAndFailWithReasons) {
   }
   {
     auto req = agent_.createContainerRequest();
-    auto cfg = req.initConfig();
-    cfg.setId("c1");
-    cfg.setRootfsShare("notmounted");
+    req.initConfig().setId("c1");
+    expectError(req.send(), "rootfs share is empty");
+  }
+  {
+    auto req = agent_.createContainerRequest();
+    validConfig(req.initConfig(), "share");
+    req.getConfig().setOciSpecJson(kj::StringPtr("{\"ociVersion\": [[[").asBytes());
+    expectError(req.send(), "invalid JSON");
+  }
+  {
+    auto req = agent_.createContainerRequest();
+    validConfig(req.initConfig(), "notmounted");
     expectError(req.send(), "is not mounted");
   }
   EXPECT_EQ(agent_.listContainersRequest().send().wait(io_.waitScope).getIds().size(), 0u);
@@ -240,6 +278,56 @@ TEST(ReaperTest, ReapsOrphansAndReportsWatchedChildren) {
   EXPECT_EQ(reaper.orphansReaped(), 1u);
   EXPECT_EQ(::waitpid(unwatched, nullptr, WNOHANG), -1);
   EXPECT_EQ(errno, ECHILD);
+}
+
+TEST_F(AgentServerTest, WaitBlockDeviceFindsTheDiskBySerialOnceItAppears) {
+  fakeDisk("vda", "rootfs");
+  // The disk shows up while the call waits, as a hot-plugged one does.
+  auto plug = io_.provider->getTimer().afterDelay(150 * kj::MILLISECONDS).then([] { fakeDisk("vdb", "disk1"); }).eagerlyEvaluate(nullptr);
+  auto req = agent_.waitBlockDeviceRequest();
+  req.setSerial("disk1");
+  req.setTimeoutMs(10000);
+  auto resp = req.send().wait(io_.waitScope);
+  EXPECT_EQ(std::string(resp.getDevicePath().cStr()), "/dev/vdb");
+  // Present already: answered at once, also with a zero timeout.
+  auto again = agent_.waitBlockDeviceRequest();
+  again.setSerial("rootfs");
+  again.setTimeoutMs(0);
+  EXPECT_EQ(std::string(again.send().wait(io_.waitScope).getDevicePath().cStr()), "/dev/vda");
+}
+
+TEST_F(AgentServerTest, WaitBlockDeviceTimesOutAndRefusesBadSerials) {
+  fakeDisk("vda", "rootfs");
+  auto expectError = [&](const std::string& serial, uint32_t timeoutMs, const char* needle) {
+    auto req = agent_.waitBlockDeviceRequest();
+    req.setSerial(serial);
+    req.setTimeoutMs(timeoutMs);
+    try {
+      req.send().wait(io_.waitScope);
+      ADD_FAILURE() << serial << ": succeeded";
+    } catch (const kj::Exception& e) {
+      std::string d = e.getDescription().cStr();
+      EXPECT_NE(d.find(needle), std::string::npos) << d;
+    }
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  expectError("nosuchdisk", 200, "no virtio-blk disk with serial \"nosuchdisk\" appeared within 200 ms");
+  // It waited (kj's timer counts from the event loop's cached time, hence the margin).
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(150));
+  expectError("", 0, "serial is empty");
+  expectError("a/b", 0, "characters other than");
+  expectError("123456789012345678901", 0, "limit is 20");
+  expectError("rootfs", kMaxBlockWaitMs + 1, "exceeds the limit");
+}
+
+TEST_F(AgentServerTest, MetricsAreExpositionTextOfThisProcess) {
+  auto text = std::string(agent_.metricsRequest().send().wait(io_.waitScope).getText().cStr());
+  EXPECT_NE(text.find("# TYPE kata_agent_resident_memory_bytes gauge\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("kata_agent_info{version=\"9.9.9\",commit=\"abc123\",kernel=\"6.1.0-test\",protocol=\"3\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("kata_agent_modules_loading 1\n"), std::string::npos);
+  EXPECT_NE(text.find("kata_agent_containers{status=\"running\"} 0\n"), std::string::npos);
 }
 
 }  // namespace

@@ -245,6 +245,24 @@ TEST(QemuHotplugPlan, BlockAndGenericAndUnsupported) {
   // JSON needs no comma escaping: the value travels as a JSON string.
   EXPECT_EQ(blk.backends[0].second.dump(),
             R"({"driver":"qcow2","file":{"driver":"file","filename":"/var/img,x"},"node-name":"blk-d1","read-only":true})");
+  // The guest finds the disk by its serial: the device id unless one is given.
+  EXPECT_EQ(blk.deviceAdd.dump(), R"({"bus":"rp0","drive":"blk-d1","driver":"virtio-blk-pci","id":"d1","serial":"d1"})");
+  auto named = planHotplug(BlockDevice{"d2", "/var/img", "raw", false, "vol-7"}, "rp1", *arch);
+  EXPECT_EQ(named.deviceAdd["serial"], "vol-7");
+  // A descriptor the client passed (QEMU opens /dev/fdset/N): the driver follows the descriptor's
+  // type, and a qcow2 may not pull in a backing file by path.
+  auto fromFd = planHotplug(BlockDevice{"d3", "/dev/fdset/4", "qcow2", false, "", 9, false}, "rp0", *arch);
+  EXPECT_EQ(fromFd.backends[0].second.dump(),
+            R"({"backing":null,"driver":"qcow2","file":{"driver":"file","filename":"/dev/fdset/4"},"node-name":"blk-d3","read-only":false})");
+  auto devFd = planHotplug(BlockDevice{"d4", "/dev/fdset/5", "raw", true, "", 9, true}, "rp0", *arch);
+  EXPECT_EQ(devFd.backends[0].second["file"]["driver"], "host_device");
+  // virtio-blk carries 20 bytes of serial: a longer one (an id of 21-32 characters) is refused.
+  try {
+    (void)planHotplug(BlockDevice{"abcdefghijklmnopqrstu", "/var/img", "raw", false, ""}, "rp0", *arch);
+    FAIL() << "a 21-character serial was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("longer than 20 characters"), std::string::npos) << e.what();
+  }
   auto rng = planHotplug(GenericDevice{"rng1", "virtio-rng-pci", {{"max-bytes", "64"}, {"x-flag", "on"}}}, "rp0", *arch);
   EXPECT_EQ(rng.deviceAdd.dump(), R"({"bus":"rp0","driver":"virtio-rng-pci","id":"rng1","max-bytes":64,"x-flag":true})");
   EXPECT_THROW(planHotplug(FsShareDevice{"fs", "/x", "t", {}, false}, "rp0", *arch), Error);
