@@ -41,6 +41,9 @@
 #include "common/fs.h"
 #include "kata-vmmd/jail_launcher.h"
 #include "kata-vmmd/launcher.h"
+#include "netdev/netns.h"
+#include "netdev/rtnl.h"
+#include "netdev/tap.h"
 #include "kata-vmmd/qemu_hypervisor.h"
 
 namespace kata::vmmd {
@@ -337,7 +340,9 @@ std::vector<Denied> deniedCalls() {
          return static_cast<long>(::execve("/bin/true", argv, nullptr));
        }},
       {"setresuid", [] { return ::syscall(SYS_setresuid, 65534, 65534, 65534); }},
-      {"setns", [] { return static_cast<long>(::setns(0, CLONE_NEWNET)); }},
+      // netdev's threads may join network namespaces; no other kind.
+      {"setns(CLONE_NEWNS)", [] { return static_cast<long>(::setns(0, CLONE_NEWNS)); }},
+      {"setns(CLONE_NEWUSER)", [] { return static_cast<long>(::setns(0, CLONE_NEWUSER)); }},
   };
 }
 
@@ -502,6 +507,22 @@ std::vector<CapCase> capCases() {
          if (::syscall(SYS_move_mount, treeFd.get(), "", AT_FDCWD, dst.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) return 4;
          return ::umount2(dst.c_str(), MNT_DETACH) == 0 ? 0 : 4;
        }},
+      {CAP_SYS_ADMIN, false,
+       [](const std::string& d, LaunchBackend*) {
+         // What a pod network starts with: the namespace pinned (a bind mount of its nsfs
+         // descriptor) and a netlink socket opened inside it on a netdev thread (setns).
+         std::string pin = d + "/netns-pin-" + std::to_string(::getpid());
+         try {
+           netdev::Netns ns = netdev::Netns::current();
+           (void)netdev::Rtnl::openIn(ns);
+           netdev::pinNetns(ns, pin);
+           netdev::unpinNetns(pin);
+           return 0;
+         } catch (const Error& e) {
+           (void)::unlink(pin.c_str());
+           return refusedIf(e, "setns");
+         }
+       }},
       {CAP_KILL, false,
        [](const std::string& d, LaunchBackend* l) { return launchSleep(sleepSpec(d, "3"), "", true, l); }},
       {CAP_CHOWN, false,
@@ -535,13 +556,15 @@ std::vector<CapCase> capCases() {
        }},
       {CAP_NET_ADMIN, false,
        [](const std::string&, LaunchBackend*) {
-         UniqueFd tun(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
-         if (!tun) return 4;
-         ifreq ifr{};
-         ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-         std::strncpy(ifr.ifr_name, "kataharden%d", IFNAMSIZ - 1);
-         if (::ioctl(tun.get(), TUNSETIFF, &ifr) == 0) return 0;  // the tap goes away with the fd
-         return errno == EPERM ? kRefused : 4;
+         // netdev's tap creation, as attachNetwork does it (the tap goes away with the descriptors).
+         netdev::TapOptions t;
+         t.name = "kh" + std::to_string(::getpid() % 1000000) + "_kata";
+         try {
+           auto fds = netdev::createTap(netdev::Netns::current(), t);
+           return fds.size() == 1 ? 0 : 4;
+         } catch (const Error& e) {
+           return refusedIf(e, "TUNSETIFF");
+         }
        }},
   };
 }
