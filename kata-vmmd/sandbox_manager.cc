@@ -50,6 +50,10 @@ auto typedErrors(F&& f) {
   };
 }
 
+// The tap/macvtap descriptors a create may pass to QEMU: what FdPlan::kMaxKeep (64) leaves after the
+// VM's own descriptors (QMP, kernel, initrd, agent, virtio-fs) and the launch's plumbing.
+constexpr size_t kMaxColdPlugQueueFds = 48;
+
 std::vector<std::string> hotplugEntries(const QemuAdoption& a) {
   std::vector<std::string> out;
   for (const auto& [dev, slot] : a.hotplugSlots) out.push_back(dev + "@" + std::to_string(slot));
@@ -318,6 +322,15 @@ SandboxManager::Launched SandboxManager::launch(const SandboxRecord& r, QemuDriv
       // slot of its own (after the ones asked for), so it can be unplugged like a hot-plugged one.
       runner.network = pinNetwork(id, *netns);
       nics = carryInterfaces(id, *runner.network, *netns, "", netdev::parseModel(req.netModel), req.netQueues, identity);
+      // Every queue is a descriptor on QEMU's command line, and a launch passes at most
+      // FdPlan::kMaxKeep (64) in all, the VM's own ones included.
+      size_t queueFds = 0;
+      for (const auto& c : nics) queueFds += c.device.tapFds.size();
+      if (queueFds > kMaxColdPlugQueueFds)
+        fail(ErrorKind::kInvalidArgument,
+             "sandbox " + id + ": its " + std::to_string(nics.size()) + " pod interfaces need " + std::to_string(queueFds) +
+                 " queue descriptors at creation, at most " + std::to_string(kMaxColdPlugQueueFds) +
+                 " can be passed to QEMU: ask for fewer netQueues, or attach interfaces after creation (attachNetwork)");
       for (size_t k = 0; k < nics.size(); ++k) {
         nics[k].device.bus = rootPortId(r.hotplugSlots + static_cast<unsigned>(k));
         config.devices.push_back(nics[k].device);
