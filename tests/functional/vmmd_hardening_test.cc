@@ -44,6 +44,7 @@
 #include "netdev/netns.h"
 #include "netdev/rtnl.h"
 #include "netdev/tap.h"
+#include "tests/support/net_fixture.h"
 #include "kata-vmmd/qemu_hypervisor.h"
 
 namespace kata::vmmd {
@@ -205,6 +206,34 @@ int kjEventLoop(const std::string& dir) {
   return 0;
 }
 
+// What a pod network takes (sandbox_network.cc), in a namespace the test made before hardening: the
+// client's descriptor checked (NS_GET_NSTYPE) and its owner read (NS_GET_USERNS), the namespace
+// pinned (open_tree + move_mount) and unpinned (umount2), a netlink socket opened inside it on a
+// netdev thread (setns CLONE_NEWNET), a tap created there and handed to QEMU's uid (TUNSETIFF,
+// TUNSETOWNER, TUNSETGROUP) and its link read back over netlink.
+int podNetworkPlumbing(const std::string& dir, const std::string& podPath) {
+  UniqueFd clientFd(::open(podPath.c_str(), O_RDONLY | O_CLOEXEC));
+  CHILD_CHECK(clientFd.valid());
+  netdev::Netns ns = netdev::Netns::fromFd(clientFd.get(), "the test's pod namespace");
+  netdev::NetnsOwnership owner = netdev::netnsOwnership(ns);
+  CHILD_CHECK(owner.ownedByOurUserns && !owner.isOurNetns);
+  std::string pin = dir + "/netns-pin";
+  netdev::pinNetns(ns, pin);
+  CHILD_CHECK(netdev::Netns::open(pin) == ns);
+  netdev::unpinNetns(pin);
+  CHILD_CHECK(!pathExists(pin));
+  netdev::TapOptions t;
+  t.name = "tap9_kata";
+  t.queues = 2;
+  t.owner = 65534;
+  t.group = 65534;
+  std::vector<UniqueFd> queues = netdev::createTap(ns, t);
+  CHILD_CHECK(queues.size() == 2);
+  netdev::Rtnl rtnl = netdev::Rtnl::openIn(ns);
+  CHILD_CHECK(rtnl.linkByName("tap9_kata").has_value());
+  return 0;
+}
+
 // Raw socket work the RPC server does: SO_PEERCRED of a client, fds received with SCM_RIGHTS,
 // a netlink socket (taps), and a thread started after the filter (clone3 → ENOSYS → clone).
 int socketsAndThreads() {
@@ -280,6 +309,7 @@ TEST(VmmdHardening, RealWorkUnderTheFilter) {
   }
   TempDir rpcDir;
   std::string parent = "kata-harden-" + std::to_string(::getpid());
+  test::NamedNetns pod(test::uniqueName("khp"));
   ChildExit e = runInChild([&]() -> int {
     auto launcher = spawnLauncher();
     // (Reading our own capability sets takes prctl calls the hardened daemon no longer makes.)
@@ -306,6 +336,7 @@ TEST(VmmdHardening, RealWorkUnderTheFilter) {
     if (int rc = qemuLifecycle(dir.path, parent, launcher.get())) return rc;
     if (int rc = kjEventLoop(rpcDir.path)) return rc;
     if (int rc = socketsAndThreads()) return rc;
+    if (int rc = podNetworkPlumbing(rpcDir.path, pod.path())) return rc;
     return 0;
   });
   EXPECT_TRUE(e.exited && e.code == 0) << "the daemon's work failed under the filter: " << e;
