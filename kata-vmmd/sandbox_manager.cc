@@ -322,8 +322,15 @@ SandboxManager::Launched SandboxManager::launch(const SandboxRecord& r, QemuDriv
       // slot of its own (after the ones asked for), so it can be unplugged like a hot-plugged one.
       runner.network = pinNetwork(id, *netns);
       nics = carryInterfaces(id, *runner.network, *netns, "", netdev::parseModel(req.netModel), req.netQueues, identity);
+      for (size_t k = 0; k < nics.size(); ++k) {
+        nics[k].device.bus = rootPortId(r.hotplugSlots + static_cast<unsigned>(k));
+        config.devices.push_back(nics[k].device);
+        runner.network->nics.push_back(nics[k].nic);
+      }
+      runner.network->coldPlugSlots = static_cast<uint32_t>(nics.size());
       // Every queue is a descriptor on QEMU's command line, and a launch passes at most
-      // FdPlan::kMaxKeep (64) in all, the VM's own ones included.
+      // FdPlan::kMaxKeep (64) in all, the VM's own ones included. Checked once the NICs are in
+      // runner.network, so the undo below removes their plumbing.
       size_t queueFds = 0;
       for (const auto& c : nics) queueFds += c.device.tapFds.size();
       if (queueFds > kMaxColdPlugQueueFds)
@@ -331,12 +338,6 @@ SandboxManager::Launched SandboxManager::launch(const SandboxRecord& r, QemuDriv
              "sandbox " + id + ": its " + std::to_string(nics.size()) + " pod interfaces need " + std::to_string(queueFds) +
                  " queue descriptors at creation, at most " + std::to_string(kMaxColdPlugQueueFds) +
                  " can be passed to QEMU: ask for fewer netQueues, or attach interfaces after creation (attachNetwork)");
-      for (size_t k = 0; k < nics.size(); ++k) {
-        nics[k].device.bus = rootPortId(r.hotplugSlots + static_cast<unsigned>(k));
-        config.devices.push_back(nics[k].device);
-        runner.network->nics.push_back(nics[k].nic);
-      }
-      runner.network->coldPlugSlots = static_cast<uint32_t>(nics.size());
       config.hotplugSlots = r.hotplugSlots + runner.network->coldPlugSlots;
       // QEMU itself runs in the pod's namespace (the launcher process's child joins it, step C6): a
       // QEMU the guest took over reaches the pod's network, never the host's.

@@ -438,7 +438,8 @@ pid_t pidFrom(const std::string& s) {
   return at == std::string::npos ? -1 : std::stoi(s.substr(at + 4));
 }
 
-std::string createPaused(VmmdClient& c, const std::string& id, const std::string& netnsPath, const std::string& model) {
+std::string createPaused(VmmdClient& c, const std::string& id, const std::string& netnsPath, const std::string& model,
+                         uint32_t queues = 0) {
   UniqueFd ns(::open(netnsPath.c_str(), O_RDONLY | O_CLOEXEC));
   if (!ns.valid()) return "EXC:cannot open " + netnsPath + " as the client";
   auto req = c.vmmd().createVmRequest();
@@ -451,6 +452,7 @@ std::string createPaused(VmmdClient& c, const std::string& id, const std::string
   spec.setHotplugSlots(1);
   spec.setNetns(c.makeFd(ns.get()));
   spec.setNetworkModel(model);
+  spec.setNetQueues(queues);
   auto res = c.wait(req.send());
   return "pid=" + std::to_string(res.getInfo().getPid());
 }
@@ -484,6 +486,19 @@ TEST_F(VmmdNetworkTest, NamespaceChecksColdPlugReadoptionAndExactTeardown) {
   r = as(kUser, [&](VmmdClient& c) { return createPaused(c, "ftn1", "/etc/hostname", ""); });
   EXPECT_NE(r.find("EXC:invalid-argument"), std::string::npos) << r;
   EXPECT_FALSE(kata::pathExists(state_ + "/vms/ftn1")) << "a refused sandbox left its run directory";
+  // Four interfaces with 16 queues each: more descriptors than a launch passes QEMU. Refused by
+  // name after the plumbing was tried, and the plumbing goes again.
+  for (const char* i : {"eth1", "eth2", "eth3"}) {
+    pod(std::string("link add ") + i + " type veth peer name " + i + "p");
+    pod(std::string("link set ") + i + " up");
+  }
+  r = as(kUser, [&](VmmdClient& c) { return createPaused(c, "ftn1", podPath(), "", 16); });
+  EXPECT_NE(r.find("EXC:invalid-argument: sandbox ftn1: its 4 pod interfaces need 64 queue descriptors at creation"),
+            std::string::npos)
+      << r;
+  expectPodClean({"eth0", "eth1", "eth2", "eth3"});
+  expectNoPin("ftn1");
+  for (const char* i : {"eth1", "eth2", "eth3"}) pod(std::string("link del ") + i);
 
   // kUser's own: a QEMU with the pod's eth0 as a NIC of the same MAC, running inside the pod's namespace.
   std::string created = as(kUser, [&](VmmdClient& c) { return createPaused(c, "ftn1", podPath(), ""); });
@@ -515,6 +530,7 @@ TEST_F(VmmdNetworkTest, NamespaceChecksColdPlugReadoptionAndExactTeardown) {
   EXPECT_NE(sh("tc -n " + podName_ + " filter show dev eth0 ingress").find(tap), std::string::npos);
   ASSERT_EQ(startDaemon(), -1) << daemonLog();
   EXPECT_EQ(as(kUser, [](VmmdClient& c) { return listNetwork(c, open(c, "ftn1")); }), want);
+
   EXPECT_EQ(as(kUser, [](VmmdClient& c) {
               auto d = open(c, "ftn1").destroyRequest();
               d.setTimeoutMs(4000);
