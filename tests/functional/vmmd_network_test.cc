@@ -531,6 +531,47 @@ TEST_F(VmmdNetworkTest, NamespaceChecksColdPlugReadoptionAndExactTeardown) {
   ASSERT_EQ(startDaemon(), -1) << daemonLog();
   EXPECT_EQ(as(kUser, [](VmmdClient& c) { return listNetwork(c, open(c, "ftn1")); }), want);
 
+  // A network call waits on its VM's worker, never on the daemon's loop. With QEMU stopped
+  // (SIGSTOP), hot-plugging a second pod interface gets as far as its plumbing and then waits for
+  // QMP until the deadline (10 s); meanwhile listNetwork of the same sandbox and another uid's
+  // calls are answered at once. The failed hot-plug takes its plumbing along and records nothing.
+  pod("link add eth1 type veth peer name eth1p");
+  pod("addr add 10.79.0.2/24 dev eth1");
+  pod("link set eth1 up");
+  std::string eth1Index = pod("-o link show dev eth1").substr(0, pod("-o link show dev eth1").find(':'));
+  std::string tap1 = "tap" + eth1Index + "_kata";
+  ASSERT_EQ(::kill(qemu, SIGSTOP), 0);
+  std::string attachResult;
+  std::thread attacher([&] {
+    attachResult = as(kUser, [](VmmdClient& c) {
+      auto att = open(c, "ftn1").attachNetworkRequest();
+      att.setInterfaceName("eth1");
+      return std::to_string(c.wait(att.send()).getInterfaces().size()) + " attached";
+    });
+  });
+  bool plumbed = false;  // the job is past carrying eth1 and waits in QMP
+  for (int i = 0; i < 200 && !plumbed; ++i) {
+    plumbed = kata::test::runCommand({"ip", "-n", podName_, "link", "show", tap1}).status == 0;
+    if (!plumbed) std::this_thread::sleep_for(25ms);
+  }
+  EXPECT_TRUE(plumbed) << "the hot-plug of eth1 never created " << tap1;
+  auto t0 = std::chrono::steady_clock::now();
+  std::string listedMeanwhile = as(kUser, [](VmmdClient& c) { return listNetwork(c, open(c, "ftn1")); });
+  std::string otherMeanwhile = as(kOther, [](VmmdClient& c) {
+    return std::to_string(c.wait(c.vmmd().listVmsRequest().send()).getVms().size()) + " vms";
+  });
+  auto meanwhile = std::chrono::steady_clock::now() - t0;
+  attacher.join();
+  ASSERT_EQ(::kill(qemu, SIGCONT), 0);
+  EXPECT_EQ(listedMeanwhile, want);
+  EXPECT_EQ(otherMeanwhile, "0 vms");
+  EXPECT_LT(meanwhile, 4s) << "calls waited behind a VM's network job";
+  EXPECT_NE(attachResult.find("EXC:timeout"), std::string::npos) << attachResult;
+  EXPECT_EQ(pod("-d link show").find(tap1), std::string::npos) << "the failed hot-plug left its tap";
+  EXPECT_EQ(sh("tc -n " + podName_ + " qdisc show dev eth1").find("ingress"), std::string::npos);
+  EXPECT_EQ(as(kUser, [](VmmdClient& c) { return listNetwork(c, open(c, "ftn1")); }), want);
+  pod("link del eth1");
+
   EXPECT_EQ(as(kUser, [](VmmdClient& c) {
               auto d = open(c, "ftn1").destroyRequest();
               d.setTimeoutMs(4000);
