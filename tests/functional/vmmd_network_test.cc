@@ -524,6 +524,17 @@ TEST_F(VmmdNetworkTest, NamespaceChecksColdPlugReadoptionAndExactTeardown) {
                      " q1 | 10.77.0.2/24 fd00:77::2/64 | 10.77.0.0/24 v4; default via 10.77.0.1 v4; default via "
                      "fd00:77::1 v6; fd00:77::/64 v6;\n";
   EXPECT_EQ(as(kUser, [](VmmdClient& c) { return listNetwork(c, open(c, "ftn1")); }), want);
+  // A NIC is not a device to unplug on its own: its plumbing would stay behind.
+  r = as(kUser, [&](VmmdClient& c) {
+    auto up = open(c, "ftn1").unplugRequest();
+    up.setDeviceId(nic);
+    c.wait(up.send());
+    return std::string("unplugged");
+  });
+  EXPECT_NE(r.find("EXC:failed-precondition: device " + nic + " of sandbox ftn1 is the NIC of pod interface eth0: "
+                   "remove it with detachInterface(\"eth0\")"),
+            std::string::npos)
+      << r;
 
   // kill -9 of the daemon: the VM and its plumbing stay; the new daemon knows them from the record.
   killDaemon();
