@@ -171,3 +171,35 @@ kj::Promise<void> AgentServer::metrics(MetricsContext context) {
 }
 
 }  // namespace kata::agent
+
+namespace kata::agent {
+
+NetworkService& AgentServer::network(const char* method) {
+  if (!network_) fail(ErrorKind::kNotSupported, std::string("this agent serves no network configuration (") + method + ")");
+  return *network_;
+}
+
+kj::Promise<void> AgentServer::updateInterface(UpdateInterfaceContext context) {
+  return rpcGuard("Agent.updateInterface", [&] {
+    NetworkService& n = network("Agent.updateInterface");
+    return serveUpdateInterface(n.net, n.timer, context);
+  });
+}
+
+kj::Promise<void> AgentServer::removeInterface(RemoveInterfaceContext context) {
+  return rpcGuard("Agent.removeInterface", [&] { return serveRemoveInterface(network("Agent.removeInterface").net, context); });
+}
+
+kj::Promise<void> AgentServer::listInterfaces(ListInterfacesContext context) {
+  return rpcGuard("Agent.listInterfaces", [&] { return serveListInterfaces(network("Agent.listInterfaces").net, context); });
+}
+
+kj::Promise<void> AgentServer::updateRoutes(UpdateRoutesContext context) {
+  return rpcGuard("Agent.updateRoutes", [&] { return serveUpdateRoutes(network("Agent.updateRoutes").net, context); });
+}
+
+kj::Promise<void> AgentServer::listRoutes(ListRoutesContext context) {
+  return rpcGuard("Agent.listRoutes", [&] { return serveListRoutes(network("Agent.listRoutes").net, context); });
+}
+
+}  // namespace kata::agent

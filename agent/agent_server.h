@@ -8,6 +8,7 @@
 #include "agent/container_manager.h"
 #include "agent/identity.h"
 #include "agent/modules.h"
+#include "agent/network_rpc.h"
 #include "ipc/agent.capnp.h"
 
 namespace kata::agent {
@@ -40,8 +41,11 @@ inline constexpr size_t kMaxPingPayload = 64 * 1024;
 #pragma GCC diagnostic ignored "-Wnon-virtual-dtor"
 class AgentServer final : public ipc::agent::Agent::Server {
  public:
-  AgentServer(const AgentBootInfo& boot, AgentHost& host, ContainerManager& containers)
-      : boot_(boot), host_(host), containers_(containers) {}
+  // network: the guest's network configuration (protocol 3); null where the agent runs without one
+  // (its network calls then fail saying so).
+  AgentServer(const AgentBootInfo& boot, AgentHost& host, ContainerManager& containers,
+              NetworkService* network = nullptr)
+      : boot_(boot), host_(host), containers_(containers), network_(network) {}
 
   kj::Promise<void> ping(PingContext context) override;
   kj::Promise<void> version(VersionContext context) override;
@@ -57,10 +61,18 @@ class AgentServer final : public ipc::agent::Agent::Server {
   kj::Promise<void> waitBlockDevice(WaitBlockDeviceContext context) override;
   kj::Promise<void> metrics(MetricsContext context) override;
 
+  kj::Promise<void> updateInterface(UpdateInterfaceContext context) override;
+  kj::Promise<void> removeInterface(RemoveInterfaceContext context) override;
+  kj::Promise<void> listInterfaces(ListInterfacesContext context) override;
+  kj::Promise<void> updateRoutes(UpdateRoutesContext context) override;
+  kj::Promise<void> listRoutes(ListRoutesContext context) override;
+
  private:
   const AgentBootInfo& boot_;
   AgentHost& host_;
   ContainerManager& containers_;
+  NetworkService* network_;
+  NetworkService& network(const char* method);
 };
 #pragma GCC diagnostic pop
 

@@ -3,6 +3,7 @@
 //   2. load the kernel modules the channel needs (virtio_pci, virtio_console) in dependency order
 //   3. find the virtio-serial port named agent.channel.0 (or kata.agent_channel=NAME on the kernel
 //      command line) and open it
+//   3b. bring up loopback (netlink); the host configures the NICs later (updateInterface)
 //   4. start loading the other modules (net, blk, 9p, vsock, overlay) on a background thread
 //   5. run the event loop: reap orphans on SIGCHLD, serve the Agent RPC interface on the port, and
 //      on vsock (kata.agent_vsock_port, default 1024) once the late modules are in, if the VM has it
@@ -14,6 +15,7 @@
 #include <kj/async-io.h>
 #include <kj/async-unix.h>
 #include <kj/thread.h>
+#include <optional>
 #include <string>
 
 #include "agent/agent_server.h"
@@ -23,6 +25,8 @@
 #include "agent/process_launcher.h"
 #include "agent/guest_stats.h"
 #include "agent/modules.h"
+#include "agent/network.h"
+#include "agent/network_rpc.h"
 #include "agent/pid1.h"
 #include "agent/reaper.h"
 #include "agent/socket_server.h"
@@ -105,14 +109,26 @@ kj::Promise<void> waitForLateModules(kj::Timer& timer, const LoadedModules& modu
     std::string channelName = kernelCmdlineValue(cmdline, "kata.agent_channel").value_or(kDefaultChannel);
     UniqueFd port = openChannel(channelName, log);
 
+    // The guest's network: loopback up now (containers share the VM's namespace and expect it);
+    // the NICs the host carried in are configured when the host says how (updateInterface).
+    std::optional<GuestNetwork> network;
+    try {
+      network.emplace(netdev::Rtnl::open());
+      network->bringUpLoopback();
+    } catch (const std::exception& e) {
+      log.error(std::string("network set-up failed; the guest has no loopback: ") + e.what());
+    }
+
     auto io = kj::setupAsyncIo();
+    std::optional<NetworkService> netService;
+    if (network) netService.emplace(NetworkService{*network, io.provider->getTimer()});
     Reaper reaper(io.unixEventPort, log);
     PowerOffOnRequest power(io.provider->getTimer(), log);
     ContainerManager containers(*io.lowLevelProvider, io.provider->getTimer(), reaper, boot.modules,
                                 makeProcessLauncher(), log);
     ChannelServer channel(*io.lowLevelProvider, io.provider->getTimer(), port.get(),
                           [&]() -> capnp::Capability::Client {
-                            return kj::heap<AgentServer>(boot, power, containers);
+                            return kj::heap<AgentServer>(boot, power, containers, netService ? &*netService : nullptr);
                           },
                           log);
     boot.modules.setLoading(true);
@@ -145,7 +161,10 @@ kj::Promise<void> waitForLateModules(kj::Timer& timer, const LoadedModules& modu
               }
               auto server = kj::heap<SocketServer>(
                   *io.lowLevelProvider, io.provider->getTimer(), listenVsock(vsockPort),
-                  [&]() -> capnp::Capability::Client { return kj::heap<AgentServer>(boot, power, containers); }, log);
+                  [&]() -> capnp::Capability::Client {
+                    return kj::heap<AgentServer>(boot, power, containers, netService ? &*netService : nullptr);
+                  },
+                  log);
               auto& ref = *server;
               vsock = kj::mv(server);
               log.info("serving the agent on vsock", {{"port", std::to_string(vsockPort)}});

@@ -36,6 +36,13 @@ struct VmSpec {
   hotplugSlots @8 :UInt32; # free slots for devices added later (0..16)
   sharedFs @9 :Text;      # how the share root reaches the guest (mount tag "kataShared"): "virtio-9p"
                           # (also when empty) or "virtio-fs" (needs [vm] virtiofsd in the daemon's policy)
+  # The pod's network (docs/networking.md). netns: a network namespace the client opened itself
+  # (/proc/<pid>/ns/net, /run/netns/<name>); the daemon checks the caller may use it (root, a
+  # namespace of a user namespace the caller owns, or [network] trusted_uids) and carries each of
+  # its interfaces into the VM as a NIC with the same MAC, cold-plugged. QEMU runs inside it.
+  netns @10 :Fd;
+  networkModel @11 :Text; # "tcfilter" (default) | "macvtap"
+  netQueues @12 :UInt32;  # queues per NIC (multi-queue taps); 0: 1
 }
 
 enum VmState {
@@ -62,6 +69,36 @@ struct VmStats {
   memoryPluggedBytes @1 :UInt64;
   balloonActualBytes @2 :UInt64;  # 0 when there is no balloon
   vcpus @3 :UInt32;
+}
+
+# One pod interface carried into the VM, as the client needs it to configure the guest (through the
+# agent, which kata-vmmd never talks to): the guest NIC has `mac`, and should get `name`, `mtu`,
+# `addresses` and `routes`.
+struct NetInterface {
+  name @0 :Text;          # in the pod's namespace, e.g. "eth0"
+  mac @1 :Text;           # of the pod's interface, which the guest NIC has too
+  mtu @2 :UInt32;
+  type @3 :Text;          # veth | tap | macvlan | ipvlan | physical
+  addresses @4 :List(NetAddress);  # IPv6 link-local ones left out (every kernel makes its own)
+  routes @5 :List(NetRoute);       # main table, both families, through this interface
+  deviceId @6 :Text;      # the VM's NIC ("nic<ifindex>")
+  model @7 :Text;         # tcfilter | macvtap
+  hostDevice @8 :Text;    # the tap or macvtap in the pod's namespace
+  queues @9 :UInt32;
+}
+
+struct NetAddress {
+  address @0 :Text;       # "10.88.0.5", "fd00::5"
+  prefixLength @1 :UInt8;
+}
+
+struct NetRoute {
+  destination @0 :Text;   # CIDR, or "default"
+  gateway @1 :Text;       # empty: on-link
+  device @2 :Text;
+  source @3 :Text;
+  family @4 :UInt8;       # 4 | 6
+  metric @5 :UInt32;
 }
 
 struct Device {
@@ -100,6 +137,21 @@ interface Vm {
   console @12 () -> (log :Fd);
   # Stops the VM if needed and removes everything: process, mounts, sockets, run dir, record.
   destroy @13 (timeoutMs :UInt32);
+
+  # --- network (docs/networking.md)
+  attachNetwork @14 (netns :Fd, interfaceName :Text, model :Text, queues :UInt32)
+      -> (interfaces :List(NetInterface));
+  # Hot-plugs NICs for the interfaces of the pod's namespace that are not in the VM yet (the one
+  # named, or all): creates the tap/macvtap and tc objects inside it, passes the descriptors to QEMU
+  # (getfd, netdev_add, device_add into a free hot-plug slot). netns may be null for a sandbox that
+  # has one already (created with VmSpec.netns, or attached before); another namespace than the
+  # sandbox's is refused. Returns the interfaces it added.
+  detachInterface @15 (name :Text, timeoutMs :UInt32);
+  # Unplugs the NIC of the pod interface `name` (device_del, waiting for the guest's DEVICE_DELETED;
+  # then netdev_del) and removes its tap/macvtap and tc objects. Configure the guest first
+  # (agent removeInterface), or the guest may hold on to the device until the timeout.
+  listNetwork @16 () -> (interfaces :List(NetInterface));
+  # The carried interfaces, with addresses and routes as the pod's namespace has them now.
 }
 
 interface Vmmd {

@@ -11,8 +11,11 @@ namespace kata::vmmd {
 const std::vector<CapabilityReason>& vmmdCapabilityReasons() {
   static const std::vector<CapabilityReason> reasons = {
       {CAP_SYS_ADMIN, true,
-       "bind mounts of client directories into the share root (open_tree, mount_setattr, move_mount, umount2)"},
-      {CAP_NET_ADMIN, true, "creating tap devices (TUNSETIFF on a new interface) and configuring them over netlink"},
+       "mounts (client directories into the share root, pins of pod network namespaces: open_tree, "
+       "mount_setattr, move_mount, umount2) and setns of netdev's threads into a pod's network namespace"},
+      {CAP_NET_ADMIN, true,
+       "the pod network inside the pod's namespace: taps (TUNSETIFF creating one), macvtaps, ingress qdiscs "
+       "and mirred filters, link state over netlink"},
       {CAP_KILL, true, "signalling QEMU and virtiofsd, which run as another uid (SIGKILL after QMP quit timed out)"},
       {CAP_CHOWN, true, "handing the console log, sockets and the run directory to the VM's uid"},
       {CAP_DAC_OVERRIDE, true,

@@ -94,6 +94,9 @@ struct NetDevice {
   std::vector<int> vhostFds;  // optional vhost-net fds, one per tap fd
   std::string mac;          // "02:00:00:00:00:01"
   std::optional<uint32_t> mtu;
+  // Cold-plugged only: the hot-plug slot's bus (rootPortId(k)) to put the NIC behind, so it can be
+  // unplugged later like a hot-plugged one; empty: the root bus (removable only with the VM).
+  std::string bus{};
 };
 
 struct BlockDevice {

@@ -112,7 +112,7 @@ Policy parsePolicy(const std::string& text, const std::string& origin) {
   }
   Policy p;
   const Table& top = asTable(root, origin, "(document)");
-  checkKeys(top, {"socket", "access", "limits", "devices", "vm"}, origin, "");
+  checkKeys(top, {"socket", "access", "limits", "devices", "network", "vm"}, origin, "");
 
   if (auto it = top.find("socket"); it != top.end()) {
     const Table& t = asTable(it->second, origin, "socket");
@@ -191,6 +191,16 @@ Policy parsePolicy(const std::string& text, const std::string& origin) {
         p.emulatedDevices.insert(d);
       }
     }
+  }
+
+  if (auto it = top.find("network"); it != top.end()) {
+    const Table& t = asTable(it->second, origin, "network");
+    checkKeys(t, {"trusted_uids", "max_interfaces"}, origin, "network");
+    if (auto u = t.find("trusted_uids"); u != t.end())
+      for (const auto& v : asArray(u->second, origin, "network.trusted_uids"))
+        p.netnsTrustedUids.insert(static_cast<uid_t>(asUnsigned(v, origin, "network.trusted_uids", UINT32_MAX - 1)));
+    if (auto m = t.find("max_interfaces"); m != t.end())
+      p.maxInterfaces = static_cast<uint32_t>(asUnsigned(m->second, origin, "network.max_interfaces", 8));
   }
 
   if (auto it = top.find("vm"); it != top.end()) {
@@ -312,6 +322,25 @@ void authorizeAccess(const CallerId& caller, uid_t owner, const std::string& san
   if (caller.isRoot() || caller.uid == owner) return;
   // The same words as for an id that does not exist: another uid's sandboxes are invisible.
   fail(ErrorKind::kNotFound, "sandbox " + sandboxId + " does not exist");
+}
+
+void authorizeNetns(const Policy& policy, const CallerId& caller, const netdev::NetnsOwnership& owner,
+                    const std::string& nsName) {
+  if (owner.isOurNetns)
+    fail(ErrorKind::kPermissionDenied, "network namespace " + nsName +
+                                           " is kata-vmmd's own (the host's): its interfaces cannot be carried into "
+                                           "a VM; pass the pod's network namespace");
+  if (caller.isRoot() || policy.netnsTrustedUids.count(caller.uid)) return;
+  // The kernel's rule for a process of the initial user namespace: CAP_SYS_ADMIN over the namespace
+  // when the user namespace just below ours on its chain was created by the caller's uid.
+  if (!owner.ownedByOurUserns && !owner.userChain.empty() && owner.userChain.back() == caller.uid) return;
+  std::string who = "uid " + std::to_string(caller.uid);
+  std::string whose = owner.ownedByOurUserns ? "it belongs to root (it was not created in a user namespace of " + who + ")"
+                                             : "it belongs to a user namespace of uid " +
+                                                   std::to_string(owner.userChain.back());
+  fail(ErrorKind::kPermissionDenied, who + " may not use network namespace " + nsName + ": " + whose +
+                                         "; use a namespace of your own user namespace, or ask the administrator "
+                                         "to add the uid to [network] trusted_uids");
 }
 
 void authorizeEmulatedDevice(const Policy& policy, const std::string& driver) {

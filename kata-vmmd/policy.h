@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "netdev/netns.h"
+
 namespace kata::vmmd {
 
 struct Limits {
@@ -35,6 +37,12 @@ struct Policy {
   std::set<std::string> sriovPfs;         // PF BDFs whose VFs may be handed out
   std::vector<std::string> vhostUserDirs; // directories a vhost-user socket may live in
   std::set<std::string> emulatedDevices = {"virtio-rng-pci"};
+
+  // Pod networks (docs/networking.md): uids that may carry any network namespace into their VMs
+  // (a CRI shim running as a service uid for namespaces root's CNI made); everyone else only
+  // namespaces of user namespaces they own. Root always may.
+  std::set<uid_t> netnsTrustedUids;
+  uint32_t maxInterfaces = 8;  // NICs per sandbox
 
   // How VMs are run.
   std::string qemuBinary = "/usr/bin/qemu-system-x86_64";
@@ -91,6 +99,14 @@ void authorizeEmulatedDevice(const Policy& policy, const std::string& driver);
 void authorizeVfio(const Policy& policy, const std::string& sysfsRoot, const std::string& bdf);
 // A vhost-user socket (as the path the client's fd names) must sit directly in an allowed directory.
 void authorizeVhostUserSocket(const Policy& policy, const std::string& socketPath);
+
+// May this caller carry the network namespace with these owners into a VM? The kernel's own rule for
+// joining a namespace, applied to the caller: root may; an ordinary uid may when the namespace's
+// user namespace (or an ancestor of it just below the daemon's) was created by that uid; the
+// policy's [network] trusted_uids may use any. The daemon's own namespace (the host's) is refused
+// to everyone: carrying it would hand the host's interfaces to a guest. kPermissionDenied naming why.
+void authorizeNetns(const Policy& policy, const CallerId& caller, const netdev::NetnsOwnership& owner,
+                    const std::string& nsName);
 
 // "0000:3b:00.1": domain:bus:device.function in lower-case hex.
 void validatePciAddress(const std::string& bdf);

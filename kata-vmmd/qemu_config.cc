@@ -302,6 +302,10 @@ class ArgvBuilder {
   std::string netDevice(const NetDevice& d) const {
     validateMac(d.mac);
     std::string s = virtio("virtio-net") + ",id=" + d.id + ",netdev=net-" + d.id + ",mac=" + d.mac;
+    if (!d.bus.empty()) {
+      validateDeviceId(d.bus);
+      s += ",bus=" + d.bus;
+    }
     if (d.tapFds.size() > 1)  // multi-queue: one MSI-X vector per queue pair direction + config + control
       s += ",mq=on,vectors=" + std::to_string(2 * d.tapFds.size() + 2);
     if (d.mtu) {

@@ -28,6 +28,10 @@ QemuHypervisor::QemuHypervisor(VmConfig config, QemuDriverOptions options, std::
   security::validateAbsolutePath(config_.runDir, "VM run directory");
   if (options_.rlimits.empty()) options_.rlimits = security::defaultQemuRlimits();
   if (options_.qemuBinary.empty()) options_.qemuBinary = "/usr/bin/" + arch_->qemuBinary();
+  for (const Device& d : config_.devices)
+    if (const auto* n = std::get_if<NetDevice>(&d); n && !n->bus.empty())
+      for (unsigned k = 0; k < config_.hotplugSlots; ++k)
+        if (n->bus == rootPortId(k)) hotplugged_[n->id] = Hotplugged{k, Backend::kNetdev};
 }
 
 std::unique_ptr<QemuHypervisor> QemuHypervisor::adopt(VmConfig config, QemuDriverOptions options,
@@ -79,7 +83,8 @@ std::unique_ptr<QemuHypervisor> QemuHypervisor::adopt(VmConfig config, QemuDrive
   }
   vm->process_.emplace(std::move(*process));
   vm->accel_ = vm->config_.accel;
-  for (const auto& [dev, slot] : adoption.hotplugSlots) vm->hotplugged_[dev] = Hotplugged{slot, Backend::kNone};
+  for (const auto& [dev, slot] : adoption.hotplugSlots)
+    vm->hotplugged_[dev] = Hotplugged{slot, adoption.netdevs.count(dev) ? Backend::kNetdev : Backend::kNone};
   QmpOptions qo;
   qo.timeout = vm->options_.qmpTimeout;
   try {
@@ -98,7 +103,10 @@ QemuAdoption QemuHypervisor::adoption() const {
     a.pid = process_->pid();
     a.startTime = process_->startTime();
   }
-  for (const auto& [dev, h] : hotplugged_) a.hotplugSlots[dev] = h.slot;
+  for (const auto& [dev, h] : hotplugged_) {
+    a.hotplugSlots[dev] = h.slot;
+    if (h.backend == Backend::kNetdev) a.netdevs.insert(dev);
+  }
   for (const auto& [dev, p] : virtiofsd_) a.virtiofsd[dev] = HelperProcess{p.pid(), p.startTime()};
   return a;
 }
@@ -357,12 +365,35 @@ void QemuHypervisor::hotplug(const Device& device) {
     copy.path = "/dev/fdset/" + std::to_string(fdset);
     viaFdset = copy;
   }
+  std::vector<std::string> fdsPassed;
+  std::vector<std::pair<std::string, nlohmann::json>> backendsAdded;
   try {
     HotplugPlan plan = planHotplug(viaFdset ? *viaFdset : device, rootPortId(slot), *arch_);
-    for (const auto& [name, fd] : plan.fds) q.getfd(name, fd);
-    for (const auto& [cmd, args] : plan.backends) q.execute(cmd, args);
+    for (const auto& [name, fd] : plan.fds) {
+      q.getfd(name, fd);
+      fdsPassed.push_back(name);
+    }
+    for (const auto& [cmd, args] : plan.backends) {
+      q.execute(cmd, args);
+      backendsAdded.push_back({cmd, args});
+    }
     q.deviceAdd(plan.deviceAdd);
   } catch (...) {
+    // Leave QEMU as it was: a backend, named fd or fd set left behind would make the id unusable.
+    for (auto b = backendsAdded.rbegin(); b != backendsAdded.rend(); ++b) {
+      try {
+        if (b->first == "netdev_add") q.netdevDel(b->second.value("id", ""));
+        else if (b->first == "blockdev-add") q.execute("blockdev-del", {{"node-name", b->second.value("node-name", "")}});
+      } catch (const std::exception& undo) {
+        log_.warn("hot-plug of " + id + " failed and undoing " + b->first + " failed too: " + undo.what());
+      }
+    }
+    for (const auto& name : fdsPassed) {
+      try {
+        q.closefd(name);
+      } catch (const std::exception&) {  // consumed by the backend already
+      }
+    }
     if (fdset >= 0) {
       try {
         q.execute("remove-fd", {{"fdset-id", fdset}});
@@ -387,6 +418,8 @@ void QemuHypervisor::unplug(const std::string& id, Deadline deadline) {
   // The fd set keeps the client's descriptor open in QEMU until it is removed.
   if (it->second.fdset >= 0) qmp().execute("remove-fd", {{"fdset-id", it->second.fdset}});
   hotplugged_.erase(it);
+  // A cold-plugged device that was unplugged: its id may be plugged again.
+  std::erase_if(config_.devices, [&](const Device& d) { return deviceId(d) == id; });
 }
 
 VmStats QemuHypervisor::stats() {

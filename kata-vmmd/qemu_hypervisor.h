@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "common/log.h"
 #include "kata-vmmd/arch.h"
@@ -22,7 +23,7 @@ struct QemuDriverOptions {
   std::string qemuBinary;  // empty: /usr/bin/<arch default>
   security::IdentitySpec identity;  // the VM's uid/gid (the sandbox owner's, or a configured VM uid)
   std::optional<CgroupSpec> cgroup;
-  int netnsFd = -1;
+  int netnsFd = -1;  // QEMU joins this network namespace (launch step C6, in the launcher process); -1: ours
   std::map<int, rlimit> rlimits;  // empty: security::defaultQemuRlimits()
   std::string kvmDevice = "/dev/kvm";
   std::string procRoot = "/proc";  // where adopt() reads a process's start time
@@ -45,11 +46,13 @@ struct HelperProcess {
 struct QemuAdoption {
   pid_t pid = -1;
   uint64_t startTime = 0;  // LaunchedProcess::startTime() at launch
-  // Hot-plugged device id → the hot-plug slot it occupies. Only devices without a backend object
-  // (emulated, VFIO) are re-attached faithfully: an adopted net/block device's backend stays in QEMU
-  // after unplug.
+  // Hot-plugged device id → the hot-plug slot it occupies. Devices without a backend object
+  // (emulated, VFIO) and NICs (netdevs below) are re-attached faithfully; an adopted block device's
+  // backend stays in QEMU after unplug.
   std::map<std::string, unsigned> hotplugSlots;
   std::map<std::string, HelperProcess> virtiofsd;  // device id → its virtiofsd
+  // Those of them that are NICs (their netdev backend "net-<id>" is removed after the device).
+  std::set<std::string> netdevs;
 };
 
 class QemuHypervisor final : public Hypervisor {
@@ -63,6 +66,8 @@ class QemuHypervisor final : public Hypervisor {
   // is still adopted: status() says kUnknown, control calls fail saying so, stop() kills it.
   static std::unique_ptr<QemuHypervisor> adopt(VmConfig config, QemuDriverOptions options, std::unique_ptr<Arch> arch,
                                                Logger log, const QemuAdoption& adoption);
+  // A NetDevice of config.devices behind a hot-plug slot's root port (NetDevice::bus) occupies that
+  // slot and can be unplugged like a hot-plugged one.
   // Kills an unreleased running VM and removes its cgroup (LaunchedProcess does both).
   ~QemuHypervisor() override = default;
 

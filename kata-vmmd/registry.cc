@@ -10,6 +10,9 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "kata-vmmd/validation.h"
+#include "netdev/carrier.h"
+#include "netdev/model.h"
+#include "netdev/tap.h"
 
 namespace kata::vmmd {
 namespace {
@@ -26,6 +29,17 @@ T field(const nlohmann::json& j, const char* key) {
   } catch (const nlohmann::json::exception&) {
     fail(ErrorKind::kInvalidArgument, std::string("sandbox record field \"") + key + "\" has the wrong type");
   }
+}
+
+void validateNicRecord(const NicRecord& c, const std::string& id) {
+  std::string where = "NIC of sandbox record " + id;
+  netdev::validateIfName(c.podName, where);
+  netdev::validateIfName(c.device, where);
+  (void)netdev::normalizeMac(c.mac, where);
+  (void)netdev::parseModel(c.model);
+  if (c.podIndex <= 0 || c.deviceIndex <= 0 || c.queues == 0 || c.queues > netdev::kMaxQueues || c.deviceId.empty() ||
+      c.deviceId.size() > 32 || c.deviceId.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
+    fail(ErrorKind::kInvalidArgument, where + " is malformed");
 }
 
 }  // namespace
@@ -54,6 +68,16 @@ std::string recordToJson(const SandboxRecord& r) {
       {"stopReason", r.stopReason},
       {"createdAt", r.createdAt},
   };
+  if (r.network) {
+    nlohmann::json nics = nlohmann::json::array();
+    for (const auto& n : r.network->nics)
+      nics.push_back({{"deviceId", n.deviceId}, {"model", n.model}, {"podName", n.podName}, {"podIndex", n.podIndex},
+                      {"device", n.device}, {"deviceIndex", n.deviceIndex}, {"mac", n.mac}, {"queues", n.queues},
+                      {"hotplugged", n.hotplugged}});
+    j["network"] = {{"netnsPin", r.network->netnsPin}, {"nsDev", r.network->nsDev}, {"nsIno", r.network->nsIno},
+                    {"coldPlugSlots", r.network->coldPlugSlots},
+                    {"nics", nics}};
+  }
   return j.dump(2) + "\n";
 }
 
@@ -97,6 +121,35 @@ SandboxRecord recordFromJson(const std::string& text) {
     security::validateAbsolutePath(*p, "path in sandbox record " + r.id);
   for (const auto& s : r.shares) validateShareName(s);
   if (!r.stopped && r.pid <= 0) fail(ErrorKind::kInvalidArgument, "sandbox record " + r.id + " is running without a pid");
+  if (auto n = j.find("network"); n != j.end()) {
+    if (!n->is_object()) fail(ErrorKind::kInvalidArgument, "sandbox record " + r.id + ": network is not an object");
+    NetworkRecord net;
+    net.netnsPin = field<std::string>(*n, "netnsPin");
+    security::validateAbsolutePath(net.netnsPin, "netns pin in sandbox record " + r.id);
+    net.nsDev = field<uint64_t>(*n, "nsDev");
+    net.nsIno = field<uint64_t>(*n, "nsIno");
+    net.coldPlugSlots = field<uint32_t>(*n, "coldPlugSlots");
+    if (net.coldPlugSlots > kMaxNics)
+      fail(ErrorKind::kInvalidArgument, "sandbox record " + r.id + " has more than " + std::to_string(kMaxNics) + " NIC slots");
+    auto nics = field<std::vector<nlohmann::json>>(*n, "nics");
+    if (nics.size() > kMaxNics) fail(ErrorKind::kInvalidArgument, "sandbox record " + r.id + " has too many NICs");
+    for (const auto& x : nics) {
+      if (!x.is_object()) fail(ErrorKind::kInvalidArgument, "sandbox record " + r.id + ": a NIC is not an object");
+      NicRecord c;
+      c.deviceId = field<std::string>(x, "deviceId");
+      c.model = field<std::string>(x, "model");
+      c.podName = field<std::string>(x, "podName");
+      c.podIndex = field<int>(x, "podIndex");
+      c.device = field<std::string>(x, "device");
+      c.deviceIndex = field<int>(x, "deviceIndex");
+      c.mac = field<std::string>(x, "mac");
+      c.queues = field<uint32_t>(x, "queues");
+      c.hotplugged = field<bool>(x, "hotplugged");
+      validateNicRecord(c, r.id);
+      net.nics.push_back(std::move(c));
+    }
+    r.network = std::move(net);
+  }
   return r;
 }
 

@@ -17,6 +17,30 @@
 
 namespace kata::vmmd {
 
+// The pod network of a sandbox (docs/networking.md): where its namespace is pinned, and what was
+// created in it for each NIC, so that teardown (also by a restarted daemon) removes exactly that.
+struct NicRecord {
+  std::string deviceId;    // the VM's NIC ("nic<podIndex>")
+  std::string model;       // "tcfilter" | "macvtap"
+  std::string podName;     // the pod's interface
+  int podIndex = 0;
+  std::string device;      // the tap or macvtap
+  int deviceIndex = 0;
+  std::string mac;
+  uint32_t queues = 1;
+  bool hotplugged = false;  // false: cold-plugged at creation
+};
+
+struct NetworkRecord {
+  std::string netnsPin;  // <state>/netns/<id>: a bind mount of the namespace (pinNetns)
+  uint64_t nsDev = 0;    // its identity when pinned (NsId)
+  uint64_t nsIno = 0;
+  // Root ports added at creation for the cold-plugged NICs, after the hotplugSlots asked for (the
+  // VM has hotplugSlots + coldPlugSlots in all).
+  uint32_t coldPlugSlots = 0;
+  std::vector<NicRecord> nics;
+};
+
 struct SandboxRecord {
   std::string id;
   uid_t ownerUid = 0;
@@ -39,6 +63,7 @@ struct SandboxRecord {
   bool stopped = false;
   std::string stopReason;
   std::string createdAt;       // RFC 3339
+  std::optional<NetworkRecord> network;  // absent in records of sandboxes without one (and older ones)
 };
 
 std::string recordToJson(const SandboxRecord& record);

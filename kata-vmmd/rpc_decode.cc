@@ -34,6 +34,8 @@ CreateRequest decodeVmSpec(ipc::vmmd::VmSpec::Reader spec) {
   r.hotplugSlots = spec.getHotplugSlots();
   r.sharedFs = decodeText(spec.getSharedFs(), 16, "sharedFs");
   if (r.sharedFs.empty()) r.sharedFs = "virtio-9p";
+  r.netModel = decodeText(spec.getNetworkModel(), 16, "network model");
+  r.netQueues = spec.getNetQueues();
   validateCreateRequest(r);
   return r;
 }

@@ -68,6 +68,39 @@ void fill(api::VmInfo::Builder b, const SandboxInfo& i) {
   b.setAdopted(i.adopted);
 }
 
+void fill(api::NetInterface::Builder b, const NetInterfaceInfo& info) {
+  const netdev::Interface& i = info.iface;
+  b.setName(info.nic.podName);
+  b.setMac(info.nic.mac);
+  b.setMtu(i.link.mtu);
+  b.setType(netdev::linkTypeName(i.link.type));
+  auto addrs = b.initAddresses(static_cast<unsigned>(i.addresses.size()));
+  for (unsigned k = 0; k < addrs.size(); ++k) {
+    addrs[k].setAddress(i.addresses[k].address);
+    addrs[k].setPrefixLength(i.addresses[k].prefixLength);
+  }
+  auto routes = b.initRoutes(static_cast<unsigned>(i.routes.size()));
+  for (unsigned k = 0; k < routes.size(); ++k) {
+    const netdev::Route& r = i.routes[k];
+    routes[k].setDestination(r.destination);
+    routes[k].setGateway(r.gateway);
+    routes[k].setDevice(r.device);
+    routes[k].setSource(r.source);
+    routes[k].setFamily(r.family == AF_INET6 ? 6 : 4);
+    routes[k].setMetric(r.metric);
+  }
+  b.setDeviceId(info.nic.deviceId);
+  b.setModel(info.nic.model);
+  b.setHostDevice(info.nic.device);
+  b.setQueues(info.nic.queues);
+}
+
+template <typename Results>
+void fillInterfaces(Results results, const std::vector<NetInterfaceInfo>& all) {
+  auto list = results.initInterfaces(static_cast<unsigned>(all.size()));
+  for (unsigned k = 0; k < list.size(); ++k) fill(list[k], all[k]);
+}
+
 uint32_t timeoutOf(uint32_t ms) { return ms > kMaxTimeoutMs ? kMaxTimeoutMs : ms; }
 
 #pragma GCC diagnostic push
@@ -175,6 +208,38 @@ class VmImpl final : public api::Vm::Server {
     return guarded(log_, "destroy", [&] { return m_.destroy(caller_, id_, timeoutOf(ctx.getParams().getTimeoutMs())); });
   }
 
+  kj::Promise<void> attachNetwork(AttachNetworkContext ctx) override {
+    auto params = ctx.getParams();
+    std::string name, model;
+    uint32_t queues = params.getQueues();
+    try {
+      name = decodeText(params.getInterfaceName(), 15, "interface name");
+      model = decodeText(params.getModel(), 16, "network model");
+    } catch (const Error& e) {
+      return toKj(e);
+    }
+    kj::Promise<kj::Maybe<int>> fd = params.hasNetns() ? params.getNetns().getFd() : kj::Promise<kj::Maybe<int>>(kj::Maybe<int>(nullptr));
+    bool hasNetns = params.hasNetns();
+    return fd.then([this, ctx, name, model, queues, hasNetns](kj::Maybe<int> n) mutable -> kj::Promise<void> {
+      return guarded(log_, "attachNetwork", [&] {
+        std::optional<int> netns;
+        KJ_IF_MAYBE(v, n) { netns = *v; }
+        else if (hasNetns) fail(ErrorKind::kInvalidArgument, "attachNetwork: the netns capability carried no descriptor");
+        return m_.attachNetwork(caller_, id_, netns, name, model, queues)
+            .then([ctx](std::vector<NetInterfaceInfo> added) mutable { fillInterfaces(ctx.getResults(), added); });
+      });
+    });
+  }
+  kj::Promise<void> detachInterface(DetachInterfaceContext ctx) override {
+    return guarded(log_, "detachInterface", [&] {
+      return m_.detachInterface(caller_, id_, decodeText(ctx.getParams().getName(), 15, "interface name"),
+                                timeoutOf(ctx.getParams().getTimeoutMs()));
+    });
+  }
+  kj::Promise<void> listNetwork(ListNetworkContext ctx) override {
+    return guarded(log_, "listNetwork", [&] { fillInterfaces(ctx.getResults(), m_.listNetwork(caller_, id_)); });
+  }
+
  private:
   SandboxManager& m_;
   CallerId caller_;
@@ -211,23 +276,30 @@ class VmmdImpl final : public api::Vmmd::Server {
       if (!present) return kj::Maybe<int>(nullptr);
       return cap.getFd();
     };
-    bool hasKernel = spec.hasKernel(), hasInitrd = spec.hasInitrd();
+    bool hasKernel = spec.hasKernel(), hasInitrd = spec.hasInitrd(), hasNetns = spec.hasNetns();
     auto kernel = fdOf(hasKernel ? spec.getKernel() : api::Fd::Client(nullptr), hasKernel);
     auto initrd = fdOf(hasInitrd ? spec.getInitrd() : api::Fd::Client(nullptr), hasInitrd);
+    auto netns = fdOf(hasNetns ? spec.getNetns() : api::Fd::Client(nullptr), hasNetns);
     auto shared = kj::heap<CreateRequest>(std::move(req));
     auto* reqPtr = shared.get();
-    return kernel.then([initrd = kj::mv(initrd)](kj::Maybe<int> k) mutable {
-             return initrd.then([k](kj::Maybe<int> i) { return std::make_pair(k, i); });
+    struct Fds {
+      kj::Maybe<int> kernel, initrd, netns;
+    };
+    return kernel.then([initrd = kj::mv(initrd), netns = kj::mv(netns)](kj::Maybe<int> k) mutable {
+             return initrd.then([k, netns = kj::mv(netns)](kj::Maybe<int> i) mutable {
+               return netns.then([k, i](kj::Maybe<int> n) { return Fds{k, i, n}; });
+             });
            })
-        .then([this, ctx, reqPtr, hasKernel, hasInitrd](std::pair<kj::Maybe<int>, kj::Maybe<int>> fds) mutable {
+        .then([this, ctx, reqPtr, hasKernel, hasInitrd, hasNetns](Fds fds) mutable {
           return guarded(log_, "createVm", [&] {
             auto dupFd = [](kj::Maybe<int> fd, bool wanted, const char* what) {
               KJ_IF_MAYBE(n, fd) { return UniqueFd(KATA_SYSCALL(::fcntl(*n, F_DUPFD_CLOEXEC, 3), what)); }
               if (wanted) fail(ErrorKind::kInvalidArgument, std::string(what) + ": no descriptor was passed");
               return UniqueFd();
             };
-            reqPtr->kernel = dupFd(fds.first, hasKernel, "guest kernel");
-            reqPtr->initrd = dupFd(fds.second, hasInitrd, "guest initrd");
+            reqPtr->kernel = dupFd(fds.kernel, hasKernel, "guest kernel");
+            reqPtr->initrd = dupFd(fds.initrd, hasInitrd, "guest initrd");
+            reqPtr->netns = dupFd(fds.netns, hasNetns, "network namespace");
             std::string id = reqPtr->sandboxId;
             return m_.create(caller_, std::move(*reqPtr)).then([this, ctx, id](CreatedSandbox created) mutable {
               auto results = ctx.getResults();

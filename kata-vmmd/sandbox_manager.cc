@@ -20,7 +20,9 @@
 #include "common/time.h"
 #include "ipc/peer_creds.h"
 #include "kata-vmmd/accel_probe.h"
+#include "kata-vmmd/qemu_config.h"
 #include "kata-vmmd/validation.h"
+#include "netdev/tap.h"
 
 namespace kata::vmmd {
 namespace {
@@ -47,6 +49,10 @@ auto typedErrors(F&& f) {
     }
   };
 }
+
+// The tap/macvtap descriptors a create may pass to QEMU: what FdPlan::kMaxKeep (64) leaves after the
+// VM's own descriptors (QMP, kernel, initrd, agent, virtio-fs) and the launch's plumbing.
+constexpr size_t kMaxColdPlugQueueFds = 48;
 
 std::vector<std::string> hotplugEntries(const QemuAdoption& a) {
   std::vector<std::string> out;
@@ -89,6 +95,10 @@ void validateCreateRequest(const CreateRequest& req) {
   if (req.sharedFs != "virtio-9p" && req.sharedFs != "virtio-fs")
     fail(ErrorKind::kInvalidArgument, "sharedFs " + security::quoteForMessage(req.sharedFs) +
                                           " is not \"virtio-9p\" or \"virtio-fs\"");
+  (void)netdev::parseModel(req.netModel);
+  if (req.netQueues > netdev::kMaxQueues)
+    fail(ErrorKind::kInvalidArgument, "netQueues " + std::to_string(req.netQueues) + " exceeds " +
+                                          std::to_string(netdev::kMaxQueues));
 }
 
 const char* sandboxStateName(SandboxState state) {
@@ -105,6 +115,8 @@ const char* sandboxStateName(SandboxState state) {
 struct SandboxManager::Launched {
   pid_t pid = -1;
   uint64_t startTime = 0;
+  std::vector<std::string> hotplugged;
+  std::optional<NetworkRecord> network;
   HelperProcess virtiofsd;
   UniqueFd agentChannel;
   UniqueFd console;
@@ -121,6 +133,7 @@ SandboxManager::SandboxManager(ManagerOptions options, Logger log)
   KATA_SYSCALL(::chmod(options_.stateDir.c_str(), 0711), options_.stateDir);
   makeDir(options_.stateDir + "/vms", 0711);
   makeDir(options_.stateDir + "/shares", 0711);
+  makeDir(options_.stateDir + "/netns", 0700);  // pins of the sandboxes' network namespaces
   if (!options_.cgroupParent.empty()) cgroupLayout_ = security::CgroupLayout::detect(options_.cgroupRoot);
 }
 
@@ -170,7 +183,7 @@ VmConfig SandboxManager::vmConfig(const SandboxRecord& r) const {
   c.id = r.id;
   c.vcpus = r.vcpus;
   c.memory.sizeMiB = r.memoryMiB;
-  c.hotplugSlots = r.hotplugSlots;
+  c.hotplugSlots = r.hotplugSlots + (r.network ? r.network->coldPlugSlots : 0);
   c.runDir = r.runDir;
   c.consoleLogPath = r.consoleLog;
   // The agent channel: vmmd listens (create() fills in the fd), QEMU accepts the guest's port on it.
@@ -207,6 +220,7 @@ void SandboxManager::recover() {
     s.record = rec;
     s.adopted = true;
     s.runner = std::make_unique<VmRunner>(rec.id);  // its thread starts with the first job, after hardening
+    s.runner->network = rec.network;  // a stopped sandbox's too: destroy removes its plumbing
     Logger log = logFor(rec.id);
     if (rec.stopped) {
       sandboxes_.emplace(rec.id, std::move(s));
@@ -216,6 +230,8 @@ void SandboxManager::recover() {
     adoption.pid = rec.pid;
     adoption.startTime = rec.startTime;
     if (rec.virtiofsdPid > 0) adoption.virtiofsd["share"] = HelperProcess{rec.virtiofsdPid, rec.virtiofsdStartTime};
+    if (rec.network)
+      for (const auto& nic : rec.network->nics) adoption.netdevs.insert(nic.deviceId);
     for (const auto& entry : rec.hotplugged) {
       auto at = entry.rfind('@');
       if (at == std::string::npos || at + 1 >= entry.size() || entry.size() - at > 3 ||
@@ -272,11 +288,13 @@ Usage SandboxManager::usageOf(uid_t uid) {
 
 // On the sandbox's worker: everything of a launch that touches the host, undone if it fails.
 SandboxManager::Launched SandboxManager::launch(const SandboxRecord& r, QemuDriverOptions opts, CreateRequest req,
-                                                std::unique_ptr<QemuHypervisor>& vm) {
+                                                std::optional<netdev::Netns> netns, VmRunner& runner) {
   const std::string& id = r.id;
   Logger log = logFor(id);
   const security::IdentitySpec identity = opts.identity;
+  std::unique_ptr<QemuHypervisor>& vm = runner.vm;
   Launched out;
+  std::vector<Carried> nics;  // their descriptors stay open until QEMU has its own
   try {
     Accel accel = resolvedAccel(req.accel);
     if (::mkdir(r.runDir.c_str(), 0711) != 0) {
@@ -299,15 +317,46 @@ SandboxManager::Launched SandboxManager::launch(const SandboxRecord& r, QemuDriv
     config.kernel.initrdFd = req.initrd.get();
     UniqueFd agentListen = ipc::listenUnix(r.agentSocket, 0600, static_cast<gid_t>(-1), 4);
     std::get<SerialPortDevice>(config.devices.front()).listenFd = agentListen.get();
+    if (netns) {
+      // Each interface of the pod's namespace becomes a NIC with its MAC, cold-plugged behind a
+      // slot of its own (after the ones asked for), so it can be unplugged like a hot-plugged one.
+      runner.network = pinNetwork(id, *netns);
+      nics = carryInterfaces(id, *runner.network, *netns, "", netdev::parseModel(req.netModel), req.netQueues, identity);
+      for (size_t k = 0; k < nics.size(); ++k) {
+        nics[k].device.bus = rootPortId(r.hotplugSlots + static_cast<unsigned>(k));
+        config.devices.push_back(nics[k].device);
+        runner.network->nics.push_back(nics[k].nic);
+      }
+      runner.network->coldPlugSlots = static_cast<uint32_t>(nics.size());
+      // Every queue is a descriptor on QEMU's command line, and a launch passes at most
+      // FdPlan::kMaxKeep (64) in all, the VM's own ones included. Checked once the NICs are in
+      // runner.network, so the undo below removes their plumbing.
+      size_t queueFds = 0;
+      for (const auto& c : nics) queueFds += c.device.tapFds.size();
+      if (queueFds > kMaxColdPlugQueueFds)
+        fail(ErrorKind::kInvalidArgument,
+             "sandbox " + id + ": its " + std::to_string(nics.size()) + " pod interfaces need " + std::to_string(queueFds) +
+                 " queue descriptors at creation, at most " + std::to_string(kMaxColdPlugQueueFds) +
+                 " can be passed to QEMU: ask for fewer netQueues, or attach interfaces after creation (attachNetwork)");
+      config.hotplugSlots = r.hotplugSlots + runner.network->coldPlugSlots;
+      // QEMU itself runs in the pod's namespace (the launcher process's child joins it, step C6): a
+      // QEMU the guest took over reaches the pod's network, never the host's.
+      opts.netnsFd = netns->fd();
+    }
     vm = std::make_unique<QemuHypervisor>(std::move(config), std::move(opts), hostArch(), log);
     vm->launch();
+    nics.clear();  // QEMU has its own descriptors now; the taps live as long as QEMU holds them
     QemuAdoption a = vm->adoption();
     out.pid = a.pid;
     out.startTime = a.startTime;
+    out.hotplugged = hotplugEntries(a);  // the slots of the cold-plugged NICs
+    out.network = runner.network;
     if (auto v = a.virtiofsd.find("share"); v != a.virtiofsd.end()) out.virtiofsd = v->second;
     if (!out.startTime) fail(ErrorKind::kSystem, "QEMU of " + id + " exited right after it started (see " + r.runDir + "/qemu.log)");
   } catch (...) {
     vm.reset();  // kills and reaps a half-started QEMU, removes its cgroup
+    nics.clear();
+    teardownNetwork(id, runner.network);
     removeTree(AT_FDCWD, r.runDir);
     if (::rmdir(r.shareDir.c_str()) != 0 && errno != ENOENT) log.warn("could not remove " + r.shareDir);
     throw;
@@ -336,6 +385,9 @@ kj::Promise<CreatedSandbox> SandboxManager::create(const CallerId& caller, Creat
          "[vm] virtiofsd is empty (the administrator sets it to the virtiofsd binary), or ask for virtio-9p");
   // Counts the sandboxes still being created too, so parallel creates cannot pass a limit together.
   authorizeCreate(options_.policy, caller, usageOf(caller.uid), req.vcpus, req.memoryMiB);
+  // The pod network's namespace is checked before anything exists on the host for the sandbox.
+  std::optional<netdev::Netns> netns;
+  if (req.netns) netns.emplace(admitNetns(caller, req.netns.get(), req.sandboxId));
 
   const std::string id = req.sandboxId;
   Sandbox s;
@@ -362,8 +414,8 @@ kj::Promise<CreatedSandbox> SandboxManager::create(const CallerId& caller, Creat
   SandboxRecord record = r;
   sandboxes_.emplace(id, std::move(s));
 
-  auto job = [this, runner, record, opts = std::move(opts), req = std::move(req)]() mutable -> Launched {
-    return launch(record, std::move(opts), std::move(req), runner->vm);
+  auto job = [this, runner, record, opts = std::move(opts), req = std::move(req), netns = std::move(netns)]() mutable -> Launched {
+    return launch(record, std::move(opts), std::move(req), std::move(netns), *runner);
   };
   auto done = runner->worker.run<Launched>(std::move(job))
                   .then(
@@ -373,6 +425,8 @@ kj::Promise<CreatedSandbox> SandboxManager::create(const CallerId& caller, Creat
                         sb.record.startTime = l.startTime;
                         sb.record.virtiofsdPid = l.virtiofsd.pid;
                         sb.record.virtiofsdStartTime = l.virtiofsd.startTime;
+                        sb.record.hotplugged = std::move(l.hotplugged);
+                        sb.record.network = std::move(l.network);
                         try {
                           registry_.save(sb.record);
                         } catch (const Error& e) {
@@ -381,8 +435,9 @@ kj::Promise<CreatedSandbox> SandboxManager::create(const CallerId& caller, Creat
                           kj::Exception failure = rpcException(e);
                           SandboxRecord rec = sb.record;
                           return runner->worker
-                              .run<void>([runner, rec] {
+                              .run<void>([this, runner, rec] {
                                 runner->vm.reset();
+                                teardownNetwork(rec.id, runner->network);
                                 removeTree(AT_FDCWD, rec.runDir);
                                 (void)::rmdir(rec.shareDir.c_str());
                               })
@@ -627,7 +682,14 @@ kj::Promise<void> SandboxManager::unplug(const CallerId& caller, const std::stri
   Sandbox& s = find(caller, id);
   requireRunning(s);
   Deadline deadline = deadlineIn(boundedTimeout(timeoutMs));
-  auto job = [devId, deadline](std::unique_ptr<QemuHypervisor>& vm) {
+  VmRunner* runner = s.runner.get();
+  auto job = [runner, id, devId, deadline](std::unique_ptr<QemuHypervisor>& vm) {
+    // A NIC's plumbing in the pod's namespace goes with it: that is detachInterface's work.
+    if (runner->network)
+      for (const auto& nic : runner->network->nics)
+        if (nic.deviceId == devId)
+          fail(ErrorKind::kFailedPrecondition, "device " + devId + " of sandbox " + id + " is the NIC of pod interface " +
+                                                   nic.podName + ": remove it with detachInterface(\"" + nic.podName + "\")");
     vm->unplug(devId, deadline);
     return vm->adoption();
   };
@@ -727,28 +789,53 @@ kj::Promise<void> SandboxManager::destroy(const CallerId& caller, const std::str
   pid_t pid = s.record.pid;
   // Stopping (when it still runs) is the VM's job; an already stopped sandbox queues a no-op, so the
   // removal below still waits for calls queued before it.
-  auto job = [deadline, pid, id](std::unique_ptr<QemuHypervisor>& vm) -> ExitStatus {
-    if (!vm) return ExitStatus{true, -1, 0};
-    ExitStatus st = vm->stop(deadline);
-    if (!st.exited)
-      fail(ErrorKind::kTimeout, "the hypervisor of sandbox " + id + " (pid " + std::to_string(pid) +
-                                    ") survived SIGKILL; try destroy again");
-    vm.reset();
+  // Then, on the worker too: QEMU is gone, and with its descriptors the taps; the tc objects,
+  // macvtaps and the namespace's pin are removed (netlink inside the pod's namespace).
+  VmRunner* runner = s.runner.get();
+  auto job = [this, runner, deadline, pid, id]() -> ExitStatus {
+    ExitStatus st{true, -1, 0};
+    if (runner->vm) {
+      st = runner->vm->stop(deadline);
+      if (!st.exited)
+        fail(ErrorKind::kTimeout, "the hypervisor of sandbox " + id + " (pid " + std::to_string(pid) +
+                                      ") survived SIGKILL; try destroy again");
+      runner->vm.reset();
+    }
+    teardownNetwork(id, runner->network);
     return st;
   };
-  VmRunner* runner = s.runner.get();
-  auto stopped = runner->worker.run<ExitStatus>([runner, job]() mutable { return job(runner->vm); });
+  auto stopped = runner->worker.run<ExitStatus>(std::move(job));
   return detach(stopped.then(typedErrors([this, id](ExitStatus st) {
     Sandbox* sb = lookup(id);
     if (!sb) fail(ErrorKind::kNotFound, "sandbox " + id + " does not exist");
     if (!sb->record.stopped)
       markStopped(*sb, st.signal ? "stopped (killed by signal " + std::to_string(st.signal) + ")" : "stopped");
+    sb->record.network.reset();  // torn down by the job
     removeShares(*sb);
     if (::rmdir(sb->record.shareDir.c_str()) != 0 && errno != ENOENT) throwSysError(errno, "rmdir " + sb->record.shareDir);
     removeTree(AT_FDCWD, sb->record.runDir);
     registry_.remove(id);
     sandboxes_.erase(id);  // joins its (idle) worker
     logFor(id).info("destroyed");
+  })));
+}
+
+// The loop's half of a network job (sandbox_network.cc): the record gets the worker's state, also
+// when the job failed part-way.
+kj::Promise<SandboxManager::NetworkChange> SandboxManager::recordNetworkChange(const std::string& id,
+                                                                             kj::Promise<NetworkChange> job) {
+  return detach(job.then(typedErrors([this, id](NetworkChange c) -> NetworkChange {
+    if (Sandbox* sb = lookup(id)) {
+      sb->record.network = c.network;
+      if (!sb->record.stopped) sb->record.hotplugged = c.hotplugged;
+      try {
+        save(*sb);
+      } catch (const Error& e) {
+        logFor(id).error(std::string("changed the pod network but could not record it: ") + e.what());
+      }
+    }
+    if (c.failure) throw Error(*c.failure);
+    return c;
   })));
 }
 

@@ -29,6 +29,8 @@
 #include "kata-vmmd/qemu_hypervisor.h"
 #include "kata-vmmd/registry.h"
 #include "kata-vmmd/vm_worker.h"
+#include "netdev/carrier.h"
+#include "netdev/netns.h"
 
 namespace kata::vmmd {
 
@@ -67,6 +69,16 @@ struct CreateRequest {
   bool startPaused = false;
   uint32_t hotplugSlots = 2;
   std::string sharedFs = "virtio-9p";  // or "virtio-fs"
+  // The pod's network namespace, opened by the client (docs/networking.md); none: no NICs.
+  UniqueFd netns;
+  std::string netModel;    // "tcfilter" (default) | "macvtap"
+  uint32_t netQueues = 0;  // per NIC; 0: 1
+};
+
+// One carried pod interface: how the namespace has it now, and what vmmd made for it.
+struct NetInterfaceInfo {
+  netdev::Interface iface;
+  NicRecord nic;
 };
 
 // The bounds every create request must meet (kInvalidArgument naming the field); descriptors are not
@@ -132,6 +144,17 @@ class SandboxManager {
   UniqueFd console(const CallerId& caller, const std::string& id);
   kj::Promise<void> destroy(const CallerId& caller, const std::string& id, uint32_t timeoutMs);
 
+  // The pod network (sandbox_network.cc). netnsFd: a descriptor the client passed (nullopt: the
+  // sandbox's own, pinned when it was first given). attach and detach run on the VM's worker (the
+  // namespace's plumbing and the QMP calls, in that order and serialized with the VM's other calls);
+  // listNetwork answers from the record and a netlink dump of the pinned namespace, on the loop.
+  kj::Promise<std::vector<NetInterfaceInfo>> attachNetwork(const CallerId& caller, const std::string& id,
+                                                           std::optional<int> netnsFd, const std::string& interfaceName,
+                                                           const std::string& model, uint32_t queues);
+  kj::Promise<void> detachInterface(const CallerId& caller, const std::string& id, const std::string& name,
+                                    uint32_t timeoutMs);
+  std::vector<NetInterfaceInfo> listNetwork(const CallerId& caller, const std::string& id);
+
   const Policy& policy() const { return options_.policy; }
   Usage usageOf(uid_t uid);
 
@@ -142,6 +165,10 @@ class SandboxManager {
   struct VmRunner {
     explicit VmRunner(const std::string& id) : worker(id) {}
     std::unique_ptr<QemuHypervisor> vm;  // null once stopped
+    // The pod network as the worker made it, under the same rule as vm: a network job reads and
+    // changes this one and hands a copy back, which the loop puts into the record. Two attach calls
+    // in a row therefore see each other's NICs, whatever the loop has recorded yet.
+    std::optional<NetworkRecord> network;
     VmWorker worker;
   };
   struct Sandbox {
@@ -167,8 +194,10 @@ class SandboxManager {
   // The one description of a sandbox's VM, for launch and for adoption alike.
   VmConfig vmConfig(const SandboxRecord& record) const;
   QemuDriverOptions driverOptions(const SandboxRecord& record) const;
+  // On the worker: the host side of a create (directories, the pod network's plumbing, QEMU); fills
+  // runner.vm and runner.network, undoes everything if it fails.
   Launched launch(const SandboxRecord& record, QemuDriverOptions options, CreateRequest request,
-                  std::unique_ptr<QemuHypervisor>& vm);
+                  std::optional<netdev::Netns> netns, VmRunner& runner);
   void refresh(Sandbox& sandbox);  // notices a VM that exited (only while its worker is idle)
   void markStopped(Sandbox& sandbox, const std::string& reason);
   SandboxInfo describe(const Sandbox& sandbox) const;
@@ -178,6 +207,40 @@ class SandboxManager {
   Logger logFor(const std::string& id) const { return log_.with("sandbox", id); }
   // Called on workers: the KVM probe runs once for "auto" (guarded by accelMu_).
   Accel resolvedAccel(const std::string& requested);
+
+  // ---- network (sandbox_network.cc). Everything below but admitNetns runs on a worker (or on the
+  // loop for listNetwork): it reads only options_ and what it is given, and touches no sandbox.
+  // The namespace behind a client's descriptor, if the caller may use it (authorizeNetns). Loop.
+  netdev::Netns admitNetns(const CallerId& caller, int fd, const std::string& id) const;
+  // Pins ns for sandbox id: the start of its network record.
+  NetworkRecord pinNetwork(const std::string& id, const netdev::Netns& ns) const;
+  // The sandbox's pinned namespace, checked to be the one pinned.
+  netdev::Netns pinnedNetns(const std::string& id, const NetworkRecord& network) const;
+  // Creates the plumbing for each interface of ns not carried by network yet (all, or the one
+  // named). For create (cold-plug) and attach (hot-plug); the caller records what it plugs.
+  struct Carried {
+    NicRecord nic;
+    netdev::Connection connection;
+    NetDevice device;
+  };
+  std::vector<Carried> carryInterfaces(const std::string& id, const NetworkRecord& network, const netdev::Netns& ns,
+                                       const std::string& name, netdev::Model model, unsigned queues,
+                                       const security::IdentitySpec& vmIdentity) const;
+  // Removes the plumbing of one NIC / all NICs and the pin; failures are logged, not thrown, so a
+  // sandbox can always be destroyed.
+  void teardownNic(const std::string& id, const NetworkRecord& network, const NicRecord& nic) const;
+  void teardownNetwork(const std::string& id, std::optional<NetworkRecord>& network) const;
+  std::string netnsPinPath(const std::string& id) const { return options_.stateDir + "/netns/" + id; }
+  // What a network job hands back to the loop: the worker's network state and hot-plug slots after
+  // it, and the error it ended with (the state is recorded either way: a NIC plugged before the
+  // failure stays carried).
+  struct NetworkChange {
+    std::optional<NetworkRecord> network;
+    std::vector<std::string> hotplugged;
+    std::vector<NetInterfaceInfo> added;  // attach: the NICs it plugged
+    std::optional<Error> failure;
+  };
+  kj::Promise<NetworkChange> recordNetworkChange(const std::string& id, kj::Promise<NetworkChange> job);
 
   ManagerOptions options_;
   Logger log_;

@@ -21,6 +21,7 @@ inline constexpr uint32_t kMaxVcpus = 64;
 inline constexpr uint64_t kMinMemoryMiB = 64;
 inline constexpr uint64_t kMaxMemoryMiB = uint64_t{1} << 20;  // 1 TiB
 inline constexpr uint32_t kMaxHotplugSlots = 16;
+inline constexpr uint32_t kMaxNics = 8;  // per sandbox; the policy's [network] max_interfaces may lower it
 inline constexpr size_t kMaxCmdlineBytes = 4096;
 inline constexpr uint32_t kMaxTimeoutMs = 600000;
 

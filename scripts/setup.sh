@@ -17,6 +17,8 @@ packages=(
   xz-utils zstd
   # a static busybox: the rootfs of the agent container tests (unit mount tests, functional containers)
   busybox-static
+  # CNI's bridge and host-local plugins: the pod networks of the networking tests (/usr/lib/cni)
+  containernetworking-plugins
   # the engines the integration tier drives kata-ctl with (podman with conmon, containerd with ctr
   # and its runc shim, dockerd with --add-runtime); script(1) gives podman -it a terminal
   podman conmon containerd crun uidmap bsdutils docker.io

@@ -1,6 +1,7 @@
 #include "security/seccomp.h"
 
 #include <linux/if_tun.h>
+#include <linux/nsfs.h>
 #include <linux/sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
@@ -37,6 +38,7 @@ const NamedConstant kConstants[] = {
     {"AF_NETLINK", AF_NETLINK},
     {"CLONE_NAMESPACE_FLAGS", kCloneNamespaceFlags},
     {"CLONE_THREAD", CLONE_THREAD},
+    {"CLONE_NEWNET", CLONE_NEWNET},
     {"PR_SET_PDEATHSIG", PR_SET_PDEATHSIG},
     {"PR_GET_DUMPABLE", PR_GET_DUMPABLE},
     {"PR_SET_DUMPABLE", PR_SET_DUMPABLE},
@@ -72,6 +74,10 @@ const NamedConstant kConstants[] = {
     {"TUNGETVNETLE", TUNGETVNETLE},
     {"TUNSETVNETBE", TUNSETVNETBE},
     {"TUNGETVNETBE", TUNGETVNETBE},
+    {"NS_GET_USERNS", NS_GET_USERNS},
+    {"NS_GET_PARENT", NS_GET_PARENT},
+    {"NS_GET_NSTYPE", NS_GET_NSTYPE},
+    {"NS_GET_OWNER_UID", NS_GET_OWNER_UID},
     {"ENOSYS", ENOSYS},
     {"EPERM", EPERM},
 };

@@ -41,6 +41,10 @@
 #include "common/fs.h"
 #include "kata-vmmd/jail_launcher.h"
 #include "kata-vmmd/launcher.h"
+#include "netdev/netns.h"
+#include "netdev/rtnl.h"
+#include "netdev/tap.h"
+#include "tests/support/net_fixture.h"
 #include "kata-vmmd/qemu_hypervisor.h"
 
 namespace kata::vmmd {
@@ -202,6 +206,34 @@ int kjEventLoop(const std::string& dir) {
   return 0;
 }
 
+// What a pod network takes (sandbox_network.cc), in a namespace the test made before hardening: the
+// client's descriptor checked (NS_GET_NSTYPE) and its owner read (NS_GET_USERNS), the namespace
+// pinned (open_tree + move_mount) and unpinned (umount2), a netlink socket opened inside it on a
+// netdev thread (setns CLONE_NEWNET), a tap created there and handed to QEMU's uid (TUNSETIFF,
+// TUNSETOWNER, TUNSETGROUP) and its link read back over netlink.
+int podNetworkPlumbing(const std::string& dir, const std::string& podPath) {
+  UniqueFd clientFd(::open(podPath.c_str(), O_RDONLY | O_CLOEXEC));
+  CHILD_CHECK(clientFd.valid());
+  netdev::Netns ns = netdev::Netns::fromFd(clientFd.get(), "the test's pod namespace");
+  netdev::NetnsOwnership owner = netdev::netnsOwnership(ns);
+  CHILD_CHECK(owner.ownedByOurUserns && !owner.isOurNetns);
+  std::string pin = dir + "/netns-pin";
+  netdev::pinNetns(ns, pin);
+  CHILD_CHECK(netdev::Netns::open(pin) == ns);
+  netdev::unpinNetns(pin);
+  CHILD_CHECK(!pathExists(pin));
+  netdev::TapOptions t;
+  t.name = "tap9_kata";
+  t.queues = 2;
+  t.owner = 65534;
+  t.group = 65534;
+  std::vector<UniqueFd> queues = netdev::createTap(ns, t);
+  CHILD_CHECK(queues.size() == 2);
+  netdev::Rtnl rtnl = netdev::Rtnl::openIn(ns);
+  CHILD_CHECK(rtnl.linkByName("tap9_kata").has_value());
+  return 0;
+}
+
 // Raw socket work the RPC server does: SO_PEERCRED of a client, fds received with SCM_RIGHTS,
 // a netlink socket (taps), and a thread started after the filter (clone3 → ENOSYS → clone).
 int socketsAndThreads() {
@@ -277,6 +309,7 @@ TEST(VmmdHardening, RealWorkUnderTheFilter) {
   }
   TempDir rpcDir;
   std::string parent = "kata-harden-" + std::to_string(::getpid());
+  test::NamedNetns pod(test::uniqueName("khp"));
   ChildExit e = runInChild([&]() -> int {
     auto launcher = spawnLauncher();
     // (Reading our own capability sets takes prctl calls the hardened daemon no longer makes.)
@@ -303,6 +336,7 @@ TEST(VmmdHardening, RealWorkUnderTheFilter) {
     if (int rc = qemuLifecycle(dir.path, parent, launcher.get())) return rc;
     if (int rc = kjEventLoop(rpcDir.path)) return rc;
     if (int rc = socketsAndThreads()) return rc;
+    if (int rc = podNetworkPlumbing(rpcDir.path, pod.path())) return rc;
     return 0;
   });
   EXPECT_TRUE(e.exited && e.code == 0) << "the daemon's work failed under the filter: " << e;
@@ -337,7 +371,9 @@ std::vector<Denied> deniedCalls() {
          return static_cast<long>(::execve("/bin/true", argv, nullptr));
        }},
       {"setresuid", [] { return ::syscall(SYS_setresuid, 65534, 65534, 65534); }},
-      {"setns", [] { return static_cast<long>(::setns(0, CLONE_NEWNET)); }},
+      // netdev's threads may join network namespaces; no other kind.
+      {"setns(CLONE_NEWNS)", [] { return static_cast<long>(::setns(0, CLONE_NEWNS)); }},
+      {"setns(CLONE_NEWUSER)", [] { return static_cast<long>(::setns(0, CLONE_NEWUSER)); }},
   };
 }
 
@@ -502,6 +538,22 @@ std::vector<CapCase> capCases() {
          if (::syscall(SYS_move_mount, treeFd.get(), "", AT_FDCWD, dst.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) return 4;
          return ::umount2(dst.c_str(), MNT_DETACH) == 0 ? 0 : 4;
        }},
+      {CAP_SYS_ADMIN, false,
+       [](const std::string& d, LaunchBackend*) {
+         // What a pod network starts with: the namespace pinned (a bind mount of its nsfs
+         // descriptor) and a netlink socket opened inside it on a netdev thread (setns).
+         std::string pin = d + "/netns-pin-" + std::to_string(::getpid());
+         try {
+           netdev::Netns ns = netdev::Netns::current();
+           (void)netdev::Rtnl::openIn(ns);
+           netdev::pinNetns(ns, pin);
+           netdev::unpinNetns(pin);
+           return 0;
+         } catch (const Error& e) {
+           (void)::unlink(pin.c_str());
+           return refusedIf(e, "setns");
+         }
+       }},
       {CAP_KILL, false,
        [](const std::string& d, LaunchBackend* l) { return launchSleep(sleepSpec(d, "3"), "", true, l); }},
       {CAP_CHOWN, false,
@@ -535,13 +587,15 @@ std::vector<CapCase> capCases() {
        }},
       {CAP_NET_ADMIN, false,
        [](const std::string&, LaunchBackend*) {
-         UniqueFd tun(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
-         if (!tun) return 4;
-         ifreq ifr{};
-         ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-         std::strncpy(ifr.ifr_name, "kataharden%d", IFNAMSIZ - 1);
-         if (::ioctl(tun.get(), TUNSETIFF, &ifr) == 0) return 0;  // the tap goes away with the fd
-         return errno == EPERM ? kRefused : 4;
+         // netdev's tap creation, as attachNetwork does it (the tap goes away with the descriptors).
+         netdev::TapOptions t;
+         t.name = "kh" + std::to_string(::getpid() % 1000000) + "_kata";
+         try {
+           auto fds = netdev::createTap(netdev::Netns::current(), t);
+           return fds.size() == 1 ? 0 : 4;
+         } catch (const Error& e) {
+           return refusedIf(e, "TUNSETIFF");
+         }
        }},
   };
 }

@@ -21,19 +21,33 @@ std::string goldenPath(const std::string& name) {
   return std::string(KATA_SOURCE_DIR) + "/tests/unit/vmmd/golden/" + name + ".args";
 }
 
+void expectGoldenFile(const std::string& path, const std::string& text) {
+  if (const char* update = std::getenv("KATA_UPDATE_GOLDEN"); update && std::string(update) == "1") {
+    std::ofstream(path) << text;
+    return;
+  }
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << path << " is missing; regenerate with KATA_UPDATE_GOLDEN=1";
+  std::stringstream want;
+  want << in.rdbuf();
+  EXPECT_EQ(text, want.str()) << "output differs from " << path << " (KATA_UPDATE_GOLDEN=1 regenerates it)";
+}
+
 void expectGolden(const std::string& name, const std::vector<std::string>& args) {
   std::string text;
   for (const auto& a : args) text += a + "\n";
-  if (const char* update = std::getenv("KATA_UPDATE_GOLDEN"); update && std::string(update) == "1") {
-    std::ofstream(goldenPath(name)) << text;
-    return;
-  }
-  std::ifstream in(goldenPath(name));
-  ASSERT_TRUE(in) << goldenPath(name) << " is missing; regenerate with KATA_UPDATE_GOLDEN=1";
-  std::stringstream want;
-  want << in.rdbuf();
-  EXPECT_EQ(text, want.str()) << "argv differs from " << goldenPath(name)
-                              << " (KATA_UPDATE_GOLDEN=1 regenerates it)";
+  expectGoldenFile(goldenPath(name), text);
+}
+
+// The QMP commands of a hot-plug, one per line as QemuHypervisor::hotplug sends them (a getfd line
+// carries its descriptor by SCM_RIGHTS; shown as "fd": N).
+std::string qmpSequence(const HotplugPlan& plan) {
+  std::string out;
+  for (const auto& [name, fd] : plan.fds)
+    out += nlohmann::json{{"execute", "getfd"}, {"arguments", {{"fdname", name}}}, {"fd", fd}}.dump() + "\n";
+  for (const auto& [cmd, args] : plan.backends) out += nlohmann::json{{"execute", cmd}, {"arguments", args}}.dump() + "\n";
+  out += nlohmann::json{{"execute", "device_add"}, {"arguments", plan.deviceAdd}}.dump() + "\n";
+  return out;
 }
 
 QemuConfig minimal() {
@@ -139,6 +153,37 @@ bool contains(const std::vector<std::string>& args, const std::string& needle) {
   for (const auto& a : args)
     if (a == needle) return true;
   return false;
+}
+
+// A sandbox created with a pod network: each pod interface is a NIC with the pod interface's MAC and
+// MTU, cold-plugged behind a root port of its own after the requested hot-plug slots (so it can be
+// unplugged later), on the tap descriptors netdev made; multi-queue for the second one.
+TEST(QemuGolden, ColdPluggedNicsBehindRootPorts) {
+  auto arch = archByName("x86_64");
+  QemuConfig c = minimal();
+  c.qmp = QmpEndpoint{"", 3};
+  c.hotplugRootPorts = 3;  // 1 asked for + 2 NICs
+  c.devices.push_back(SerialPortDevice{"agent", "agent.channel.0", "", 4});
+  NetDevice eth0{"nic2", {5}, {}, "02:42:ac:11:00:02", 1500};
+  eth0.bus = rootPortId(1);
+  NetDevice eth1{"nic3", {6, 7}, {}, "02:42:ac:12:00:02", 9000};
+  eth1.bus = rootPortId(2);
+  c.devices.push_back(eth0);
+  c.devices.push_back(eth1);
+  expectGolden("net_coldplug_tcg", buildQemuArgs(c, *arch));
+  NetDevice bad = eth0;
+  bad.bus = "rp1,addr=3";
+  c.devices = {bad};
+  EXPECT_THROW(buildQemuArgs(c, *arch), Error);
+}
+
+// The QMP sequence of a NIC hot-plug (attachNetwork on a running sandbox): every tap queue passed
+// with getfd, the tap backend naming them, then the virtio-net device on the free slot's root port.
+TEST(QemuGolden, NicHotplugQmpSequence) {
+  auto arch = archByName("x86_64");
+  std::string text = qmpSequence(planHotplug(NetDevice{"nic4", {9}, {}, "02:42:ac:13:00:02", 1500}, "rp0", *arch));
+  text += qmpSequence(planHotplug(NetDevice{"nic5", {10, 11}, {}, "02:42:ac:14:00:02", std::nullopt}, "rp1", *arch));
+  expectGoldenFile(std::string(KATA_SOURCE_DIR) + "/tests/unit/vmmd/golden/net_hotplug.qmp", text);
 }
 
 TEST(QemuConfig, CommasInPathsAreEscapedNotInjected) {
