@@ -49,6 +49,9 @@ void captureForwardedSignals() {
   // kj wakes its event loop with SIGUSR1 by default; containers use SIGUSR1, so kj gets a realtime
   // signal nobody forwards instead.
   kj::UnixEventPort::setReservedSignal(SIGRTMAX);
+  // A relay whose consumer went away (`kata-ctl exec ... | head -1`) discards the rest of the
+  // output (stdio_relay.h) instead of dying of SIGPIPE.
+  ::signal(SIGPIPE, SIG_IGN);
   for (int sig : kForwarded) kj::UnixEventPort::captureSignal(sig);
   kj::UnixEventPort::captureSignal(SIGWINCH);
 }

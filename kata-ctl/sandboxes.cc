@@ -52,6 +52,13 @@ sandbox::SandboxConfig sandboxConfigFor(Context& ctx, const std::string& sandbox
   c.kernelParams = cfg.hypervisor.kernelParams;
   c.hostname = spec.hostname.value_or("");
   c.agentTimeout = std::chrono::milliseconds(cfg.agent.dialTimeoutMs);
+  // The pod's network is the namespace the sandbox container's spec names (set up by the engine or
+  // CNI); a new, empty namespace (no path) or none at all leaves the guest with loopback only.
+  if (const oci::Namespace* ns = spec.findNamespace("network"); ns && ns->path && !ns->path->empty()) {
+    c.netnsPath = *ns->path;
+    c.networkModel = config::networkModelName(cfg.network.model);
+    c.netQueues = static_cast<uint32_t>(cfg.network.queues);
+  }
   // The monitor is this binary again; its log sits in the sandbox's run directory.
   const std::string runDir = ctx.sandboxEnv().runRoot + "/" + sandboxId;
   c.monitor = sandbox::MonitorCommand{{sandbox::selfExe(), "--root", ctx.root(), "--log", runDir + "/monitor.log",

@@ -30,6 +30,8 @@ constexpr EnumName<SharedFs> kSharedFs[] = {{SharedFs::kVirtio9p, "virtio-9p"}, 
 constexpr EnumName<AgentTransport> kTransports[] = {{AgentTransport::kAuto, "auto"},
                                                     {AgentTransport::kVirtioSerial, "virtio-serial"},
                                                     {AgentTransport::kVsock, "vsock"}};
+constexpr EnumName<NetworkModel> kNetworkModels[] = {{NetworkModel::kTcFilter, "tcfilter"},
+                                                     {NetworkModel::kMacvtap, "macvtap"}};
 constexpr EnumName<StateStoreKind> kStores[] = {{StateStoreKind::kFilesystem, "filesystem"},
                                                 {StateStoreKind::kLevelDb, "leveldb"}};
 constexpr const char* kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
@@ -148,6 +150,7 @@ std::string accelName(Accel v) { return nameOf(kAccels, v); }
 std::string sharedFsName(SharedFs v) { return nameOf(kSharedFs, v); }
 std::string agentTransportName(AgentTransport v) { return nameOf(kTransports, v); }
 std::string stateStoreName(StateStoreKind v) { return nameOf(kStores, v); }
+std::string networkModelName(NetworkModel v) { return nameOf(kNetworkModels, v); }
 
 std::string_view embeddedDefaultConfig() { return generated::kEmbeddedConfig; }
 
@@ -187,6 +190,11 @@ RuntimeConfig parseConfig(std::string_view text, const std::string& sourceName) 
          s.choice("transport", cfg.agent.transport, kTransports);
          s.integer("dial_timeout_ms", cfg.agent.dialTimeoutMs, 1, 3600 * 1000);
        }},
+      {"network",
+       [&](Section& s) {
+         s.choice("model", cfg.network.model, kNetworkModels);
+         s.integer("queues", cfg.network.queues, 1, 16);
+       }},
       {"runtime",
        [&](Section& s) {
          auto& r = cfg.runtime;
@@ -208,7 +216,7 @@ RuntimeConfig parseConfig(std::string_view text, const std::string& sourceName) 
     if (it == sections.end())
       fail(ErrorKind::kInvalidArgument,
            where + ": " + name + ": unknown " + (value.is_table() ? "table" : "option") +
-               " (valid tables: [hypervisor], [agent], [runtime])");
+               " (valid tables: [hypervisor], [agent], [network], [runtime])");
     if (!value.is_table()) fail(ErrorKind::kInvalidArgument, where + ": " + name + ": must be a table ([" + name + "])");
   }
   for (const auto& [name, parse] : sections) {

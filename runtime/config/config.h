@@ -21,11 +21,13 @@ enum class Accel { kAuto, kKvm, kTcg };
 enum class SharedFs { kVirtio9p, kVirtioFs };
 enum class AgentTransport { kAuto, kVirtioSerial, kVsock };
 enum class StateStoreKind { kFilesystem, kLevelDb };
+enum class NetworkModel { kTcFilter, kMacvtap };
 
 std::string accelName(Accel);
 std::string sharedFsName(SharedFs);
 std::string agentTransportName(AgentTransport);
 std::string stateStoreName(StateStoreKind);
+std::string networkModelName(NetworkModel);
 
 struct HypervisorConfig {
   std::string path = "/usr/bin/qemu-system-x86_64";
@@ -49,6 +51,12 @@ struct AgentConfig {
   bool operator==(const AgentConfig&) const = default;
 };
 
+struct NetworkSection {
+  NetworkModel model = NetworkModel::kTcFilter;
+  int queues = 1;
+  bool operator==(const NetworkSection&) const = default;
+};
+
 struct RuntimeSection {
   std::string vmmdSocket = "/run/kata-vmmd/vmmd.sock";
   StateStoreKind stateStore = StateStoreKind::kFilesystem;
@@ -59,13 +67,14 @@ struct RuntimeSection {
 struct RuntimeConfig {
   HypervisorConfig hypervisor;
   AgentConfig agent;
+  NetworkSection network;
   RuntimeSection runtime;
   // Where the values came from: a file path, or "<embedded default>".
   std::string source = kEmbeddedSource;
 
   static constexpr const char* kEmbeddedSource = "<embedded default>";
   bool operator==(const RuntimeConfig& o) const {
-    return hypervisor == o.hypervisor && agent == o.agent && runtime == o.runtime;
+    return hypervisor == o.hypervisor && agent == o.agent && network == o.network && runtime == o.runtime;
   }
 };
 

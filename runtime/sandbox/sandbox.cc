@@ -79,6 +79,41 @@ std::string readReady(int fd, std::chrono::milliseconds timeout) {
   }
 }
 
+
+void fillRoute(rpc::Route::Builder b, const Route& r) {
+  b.setDestination(r.destination);
+  b.setGateway(r.gateway);
+  b.setDevice(r.device);
+  b.setSource(r.source);
+  b.setFamily(r.family);
+  b.setMetric(r.metric);
+}
+
+std::vector<Route> routesFrom(capnp::List<rpc::Route>::Reader list) {
+  std::vector<Route> out;
+  for (auto r : list)
+    out.push_back(Route{r.getDestination(), r.getGateway(), r.getDevice(), r.getSource(), r.getFamily(), r.getMetric()});
+  return out;
+}
+
+Interface interfaceFrom(rpc::NetInterface::Reader i) {
+  Interface x;
+  x.name = i.getName();
+  x.mac = i.getMac();
+  x.mtu = i.getMtu();
+  for (auto a : i.getAddresses()) x.addresses.emplace_back(a.getAddress().cStr(), a.getPrefixLength());
+  return x;
+}
+
+// How long the guest may take to see a hot-plugged NIC appear.
+constexpr uint32_t kNicWaitMs = 60000;
+
+std::vector<Route> routesOf(const std::vector<Interface>& interfaces) {
+  std::vector<Route> routes;
+  for (const auto& i : interfaces) routes.insert(routes.end(), i.routes.begin(), i.routes.end());
+  return routes;
+}
+
 }  // namespace
 
 std::string containerStatusName(ContainerStatus s) {
@@ -103,11 +138,13 @@ struct Sandbox::Record {
   bool started = false;
   uint64_t nextShare = 1;
   std::chrono::milliseconds agentTimeout{60000};
+  std::string netnsPath;  // the pod's network namespace ("" : loopback only)
 
   nlohmann::json toJson() const {
     return {{"version", 1},         {"id", id},           {"createdAt", createdAt}, {"monitor", monitor},
             {"monitorPid", monitorPid}, {"agentBuildId", agentBuildId}, {"hostname", hostname}, {"dns", dns},
-            {"started", started},   {"nextShare", nextShare}, {"agentTimeoutMs", agentTimeout.count()}};
+            {"started", started},   {"nextShare", nextShare}, {"agentTimeoutMs", agentTimeout.count()},
+            {"netnsPath", netnsPath}};
   }
   static Record fromJson(const nlohmann::json& j) {
     Record r;
@@ -121,6 +158,7 @@ struct Sandbox::Record {
     r.started = j.value("started", false);
     r.nextShare = j.value("nextShare", uint64_t{1});
     r.agentTimeout = std::chrono::milliseconds(j.value("agentTimeoutMs", int64_t{60000}));
+    r.netnsPath = j.value("netnsPath", "");
     return r;
   }
 };
@@ -175,6 +213,13 @@ std::unique_ptr<Sandbox> createSandbox(SandboxEnv& env, const SandboxConfig& con
   r.hostname = config.hostname.empty() ? config.id : config.hostname;
   r.dns = config.dns;
   r.agentTimeout = config.agentTimeout;
+  r.netnsPath = config.netnsPath;
+  // The caller opens the namespace itself: kata-vmmd checks this descriptor, never a path of ours.
+  UniqueFd netns;
+  if (!config.netnsPath.empty()) {
+    netns = UniqueFd(::open(config.netnsPath.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!netns) throwSysError(errno, "sandbox " + config.id + ": open the network namespace " + config.netnsPath);
+  }
 
   const std::string runDir = env.runRoot + "/" + config.id;
   makeDirs(env.runRoot, 0700);
@@ -209,6 +254,9 @@ std::unique_ptr<Sandbox> createSandbox(SandboxEnv& env, const SandboxConfig& con
     req.image = &image;
     req.kernelParams = config.kernelParams;
     req.hotplugSlots = config.hotplugSlots;
+    req.netnsFd = netns.get();
+    req.networkModel = config.networkModel;
+    req.netQueues = config.netQueues;
     UniqueFd agentFd;
     s->vm_ = env.factory.create(req, agentFd);
     vmCreated = true;
@@ -285,6 +333,14 @@ void Sandbox::start() {
   for (unsigned i = 0; i < record_->dns.size(); ++i) dns.set(i, record_->dns[i]);
   cfg.initSharedMounts(1).set(0, kShareTag);
   call(req.send(), "preparing the guest");
+  if (!record_->netnsPath.empty()) {
+    // The guest looks exactly like the pod's namespace: its interfaces (same MAC, name, MTU,
+    // addresses), then the routes of all of them at once (updateRoutes replaces the table).
+    std::vector<Interface> net = vm().network();
+    configureGuestInterfaces(net);
+    if (!net.empty()) updateRoutes(routesOf(net));
+    log_.info("guest network configured: " + std::to_string(net.size()) + " interface(s)");
+  }
   record_->started = true;
   saveRecord();
 }
@@ -664,46 +720,78 @@ std::string Sandbox::addDevice(const HotplugDevice& device) {
   }
 }
 
+
+void Sandbox::configureGuestInterfaces(const std::vector<Interface>& interfaces) {
+  for (const auto& i : interfaces) {
+    auto req = agent().updateInterfaceRequest();
+    auto ni = req.initInterface();
+    ni.setName(i.name);
+    ni.setMac(i.mac);
+    ni.setMtu(i.mtu);
+    ni.setUp(true);
+    auto addrs = ni.initAddresses(static_cast<unsigned>(i.addresses.size()));
+    for (unsigned k = 0; k < i.addresses.size(); ++k) {
+      addrs[k].setAddress(i.addresses[k].first);
+      addrs[k].setPrefixLength(static_cast<uint8_t>(i.addresses[k].second));
+    }
+    req.setTimeoutMs(kNicWaitMs);
+    env_.loop.wait(req.send(), std::chrono::milliseconds(kNicWaitMs) + kCallTimeout,
+                   "sandbox " + id_ + ": configuring interface " + i.name + " in the guest");
+  }
+}
+
 Interface Sandbox::addInterface(const Interface& interface) {
-  fail(ErrorKind::kNotSupported, "sandbox " + id_ + ": hot-plugging network interface " + interface.name +
-                                     " is not supported yet (kata-vmmd's network attachment comes with the networking work)");
+  if (record_->netnsPath.empty())
+    fail(ErrorKind::kFailedPrecondition, "sandbox " + id_ + " was created without a network namespace: there is no pod "
+                                         "network to carry interface " + interface.name + " from");
+  if (interface.name.empty()) fail(ErrorKind::kInvalidArgument, "addInterface: the interface needs the name it has in the pod's namespace");
+  auto added = vm().attachNetwork(-1, interface.name);
+  if (added.empty())
+    fail(ErrorKind::kNotFound, "sandbox " + id_ + ": kata-vmmd carried no interface named " + interface.name);
+  try {
+    // Routes are the whole set of the carried interfaces (updateRoutes replaces the table).
+    configureGuestInterfaces(added);
+    updateRoutes(routesOf(vm().network()));
+  } catch (const Error&) {
+    for (const auto& a : added) {
+      try {
+        vm().detachInterface(a.name, std::chrono::seconds(10));
+      } catch (const Error& e) {
+        log_.warn("rollback: detaching " + a.name + " failed: " + e.what());
+      }
+    }
+    throw;
+  }
+  for (const auto& i : listInterfaces())
+    if (i.mac == added.front().mac) return i;
+  return added.front();
 }
 
 void Sandbox::removeInterface(const Interface& interface) {
-  fail(ErrorKind::kNotSupported, "sandbox " + id_ + ": removing network interface " + interface.name +
-                                     " is not supported yet (kata-vmmd's network attachment comes with the networking work)");
+  std::string mac = interface.mac, name = interface.name;
+  for (const auto& i : vm().network())
+    if ((!mac.empty() && i.mac == mac) || (mac.empty() && i.name == name)) {
+      mac = i.mac;
+      name = i.name;
+    }
+  if (mac.empty()) fail(ErrorKind::kNotFound, "sandbox " + id_ + ": no carried interface named " + interface.name);
+  auto req = agent().removeInterfaceRequest();
+  req.setMac(mac);
+  call(req.send(), "removing interface " + name + " in the guest");
+  vm().detachInterface(name, std::chrono::seconds(30));
 }
 
 std::vector<Interface> Sandbox::listInterfaces() {
   auto r = call(agent().listInterfacesRequest().send(), "listing the guest's interfaces");
   std::vector<Interface> out;
-  for (auto i : r.getInterfaces()) {
-    Interface x;
-    x.name = i.getName();
-    x.mac = i.getMac();
-    x.mtu = i.getMtu();
-    for (auto a : i.getAddresses()) x.addresses.emplace_back(a.getAddress().cStr(), a.getPrefixLength());
-    out.push_back(std::move(x));
-  }
+  for (auto i : r.getInterfaces()) out.push_back(interfaceFrom(i));
   return out;
 }
-
-namespace {
-std::vector<Route> routesFrom(capnp::List<rpc::Route>::Reader list) {
-  std::vector<Route> out;
-  for (auto r : list) out.push_back(Route{r.getDestination(), r.getGateway(), r.getDevice()});
-  return out;
-}
-}  // namespace
 
 std::vector<Route> Sandbox::updateRoutes(const std::vector<Route>& routes) {
   auto req = agent().updateRoutesRequest();
   auto list = req.initRoutes(static_cast<unsigned>(routes.size()));
-  for (unsigned i = 0; i < routes.size(); ++i) {
-    list[i].setDestination(routes[i].destination);
-    list[i].setGateway(routes[i].gateway);
-    list[i].setDevice(routes[i].device);
-  }
+  for (unsigned i = 0; i < routes.size(); ++i) fillRoute(list[i], routes[i]);
   return routesFrom(call(req.send(), "updating the guest's routes").getRoutes());
 }
 

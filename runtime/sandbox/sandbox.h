@@ -53,6 +53,12 @@ struct SandboxConfig {
   std::string hostname;           // empty: the sandbox id
   std::vector<std::string> dns;
   std::chrono::milliseconds agentTimeout{60000};
+  // The pod's network namespace (a path the caller may open: /run/netns/<name>, /proc/<pid>/ns/net).
+  // Each of its interfaces is carried into the VM (docs/networking.md) and configured in the guest
+  // as the namespace has it. Empty: the guest has loopback only.
+  std::string netnsPath;
+  std::string networkModel;       // "tcfilter" | "macvtap"; empty: kata-vmmd's default
+  uint32_t netQueues = 0;         // queues per NIC; 0: 1
   bool verifyImageHashes = false; // hash kernel + initramfs against the manifest before launching
   std::optional<MonitorCommand> monitor;  // nullopt: this process holds the agent channel
 };
@@ -132,18 +138,6 @@ struct IoStreams {
   UniqueFd stderrRead;
 };
 
-// A network interface and route as the guest sees them (protocol 3; the networking layer fills them).
-struct Interface {
-  std::string name;
-  std::string mac;
-  uint32_t mtu = 0;
-  std::vector<std::pair<std::string, int>> addresses;  // address, prefix length
-};
-struct Route {
-  std::string destination;
-  std::string gateway;
-  std::string device;
-};
 
 class Sandbox {
  public:
@@ -232,9 +226,16 @@ class Sandbox {
   // --- devices and network
   // Hot-plugs a device kata-vmmd's policy allows; for a block device, returns its node in the guest.
   std::string addDevice(const HotplugDevice& device);
+  // Carries the pod namespace's interface `interface.name` (one kata-vmmd has not carried yet, e.g.
+  // added by a CNI plugin after the sandbox started) into the running VM as a hot-plugged NIC and
+  // configures it in the guest as the namespace has it (MAC, MTU, addresses, its routes). Needs a
+  // sandbox created with a network namespace. Returns the interface as the guest now has it.
   Interface addInterface(const Interface& interface);
+  // Deconfigures the interface in the guest, then unplugs its NIC and removes its host side.
   void removeInterface(const Interface& interface);
+  // The guest's interfaces and main-table routes, as the agent reads them.
   std::vector<Interface> listInterfaces();
+  // Replaces the guest's routes on the interfaces the runtime configured; returns the table.
   std::vector<Route> updateRoutes(const std::vector<Route>& routes);
   std::vector<Route> listRoutes();
 
@@ -248,6 +249,8 @@ class Sandbox {
   Sandbox(SandboxEnv& env, std::string id);
 
   Vm& vm();  // opened through the factory on first use
+  // Gives the guest the carried interfaces as kata-vmmd describes them (routes are separate).
+  void configureGuestInterfaces(const std::vector<Interface>& interfaces);
   void deleteContainerLocked(const std::string& id, bool force);
   void deleteSandboxLocked();
   ipc::agent::Container::Client container(const std::string& id);

@@ -35,6 +35,23 @@ VmInfo toInfo(api::VmInfo::Reader r) {
   return i;
 }
 
+std::vector<Interface> toInterfaces(capnp::List<api::NetInterface>::Reader list) {
+  std::vector<Interface> out;
+  for (auto i : list) {
+    Interface x;
+    x.name = i.getName();
+    x.mac = i.getMac();
+    x.mtu = i.getMtu();
+    x.type = i.getType();
+    for (auto a : i.getAddresses()) x.addresses.emplace_back(a.getAddress().cStr(), a.getPrefixLength());
+    for (auto r : i.getRoutes())
+      x.routes.push_back(Route{r.getDestination(), r.getGateway(), r.getDevice(), r.getSource(), r.getFamily(),
+                               r.getMetric()});
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
 UniqueFd openForVm(const std::string& path, const std::string& what) {
   return UniqueFd(KATA_SYSCALL(::open(path.c_str(), O_RDONLY | O_CLOEXEC), "open " + what + " " + path));
 }
@@ -107,6 +124,22 @@ class VmmdVm final : public Vm {
     auto r = call(vm_.agentChannelRequest().send(), "agent channel");
     return client_.takeFd(r.getChannel());
   }
+  std::vector<Interface> network() override {
+    return toInterfaces(call(vm_.listNetworkRequest().send(), "listing the carried network").getInterfaces());
+  }
+  std::vector<Interface> attachNetwork(int netnsFd, const std::string& interfaceName) override {
+    auto req = vm_.attachNetworkRequest();
+    if (netnsFd >= 0) req.setNetns(client_.makeFd(netnsFd));
+    req.setInterfaceName(interfaceName);
+    return toInterfaces(call(req.send(), "attaching the network" + (interfaceName.empty() ? std::string() : " interface " + interfaceName))
+                            .getInterfaces());
+  }
+  void detachInterface(const std::string& name, std::chrono::milliseconds timeout) override {
+    auto req = vm_.detachInterfaceRequest();
+    req.setName(name);
+    req.setTimeoutMs(static_cast<uint32_t>(timeout.count()));
+    call(req.send(), "detaching network interface " + name, timeout + kCallTimeout);
+  }
   void destroy(std::chrono::milliseconds timeout) override {
     auto req = vm_.destroyRequest();
     req.setTimeoutMs(static_cast<uint32_t>(timeout.count()));
@@ -158,6 +191,11 @@ std::unique_ptr<Vm> VmmdVmFactory::create(const VmRequest& request, UniqueFd& ag
   if (!request.kernelParams.empty()) cmdline += " " + request.kernelParams;
   spec.setKernelCmdline(cmdline);
   spec.setHotplugSlots(request.hotplugSlots);
+  if (request.netnsFd >= 0) {
+    spec.setNetns(c.makeFd(request.netnsFd));
+    spec.setNetworkModel(request.networkModel);
+    spec.setNetQueues(request.netQueues);
+  }
   auto r = loop_.wait(req.send(), kCreateTimeout, "kata-vmmd: creating the VM of sandbox " + request.sandboxId,
                       "kata-vmmd");
   agentChannel = c.takeFd(r.getAgentChannel());

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/fd.h"
 #include "runtime/sandbox/event_loop.h"
@@ -18,6 +20,25 @@ class VmmdClient;
 
 namespace kata::sandbox {
 
+// A network interface, as the pod's namespace has it (kata-vmmd's description of what it carried)
+// or as the guest has it (the agent's).
+struct Route {
+  std::string destination;  // CIDR, or "default"
+  std::string gateway;      // empty: on-link
+  std::string device;
+  std::string source;
+  uint8_t family = 0;       // 4 | 6; 0: from destination/gateway
+  uint32_t metric = 0;
+};
+struct Interface {
+  std::string name;
+  std::string mac;
+  uint32_t mtu = 0;
+  std::vector<std::pair<std::string, int>> addresses;  // address, prefix length
+  std::vector<Route> routes;                           // through this interface (kata-vmmd's view)
+  std::string type;                                    // veth | tap | macvlan | ipvlan | physical
+};
+
 struct VmRequest {
   std::string sandboxId;
   uint32_t vcpus = 1;
@@ -26,6 +47,9 @@ struct VmRequest {
   const GuestImage* image = nullptr;
   std::string kernelParams;       // appended to the image's command line
   uint32_t hotplugSlots = 4;
+  int netnsFd = -1;               // the pod's network namespace, opened by the caller; -1: none
+  std::string networkModel;
+  uint32_t netQueues = 0;
 };
 
 struct VmInfo {
@@ -70,6 +94,12 @@ class Vm {
   virtual void unplug(const std::string& deviceId, std::chrono::milliseconds timeout) = 0;
   // A new connection to the guest agent's channel.
   virtual UniqueFd agentChannel() = 0;
+  // The pod interfaces carried into the VM, with addresses and routes as the namespace has them.
+  virtual std::vector<Interface> network() = 0;
+  // Hot-plugs NICs for the pod namespace's interfaces not carried yet (the one named, or all);
+  // netnsFd -1: the sandbox's own namespace. Returns what it added.
+  virtual std::vector<Interface> attachNetwork(int netnsFd, const std::string& interfaceName) = 0;
+  virtual void detachInterface(const std::string& name, std::chrono::milliseconds timeout) = 0;
   // Powers off and removes everything the VM had on the host.
   virtual void destroy(std::chrono::milliseconds timeout) = 0;
 };

@@ -198,6 +198,34 @@ TEST_F(Engines, PodmanExecStopKillAndRemove) {
   expectNothingLeft();
 }
 
+TEST_F(Engines, PodmanDefaultNetworkWithAPublishedPort) {
+  if (!havePodman()) GTEST_SKIP() << "podman is not installed";
+  // podman's default network (CNI bridge cni-podman0 with portmap): the container reaches a server
+  // in the host namespace, and `-p` maps a host port to the container's.
+  const std::string run = podman() + " run --ulimit nofile=1024:1024 --ulimit nproc=1024:1024";
+  ASSERT_EQ(sh(run + " -d --name w1 -p 18080:8080 localhost/kata-busybox sh -c "
+                     "'while true; do echo served-by-the-vm | nc -l -p 8080; done'").status, 0);
+  std::string gateway = sh(podman() + " inspect -f '{{.NetworkSettings.Gateway}}' w1").out;
+  gateway = gateway.substr(0, gateway.find('\n'));
+  ASSERT_FALSE(gateway.empty());
+  std::string hostIp = sh("ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | grep -v '^" + gateway + "$' | head -1").out;
+  hostIp = hostIp.substr(0, hostIp.find('\n'));
+  ASSERT_FALSE(hostIp.empty());
+  EXPECT_TRUE(waitFor([&] { return sh("busybox nc -w 3 " + hostIp + " 18080 </dev/null").out.find("served-by-the-vm") !=
+                                  std::string::npos; },
+                      std::chrono::seconds(30)))
+      << "port 18080 on " << hostIp << " does not reach the container";
+  std::thread server([&] { sh("timeout 30 busybox nc -l -p 19090 > " + dir_ + "/from-container"); });
+  // The client retries until the server listens (connection refused before that).
+  auto e = sh(podman() + " exec w1 sh -c 'for i in $(seq 40); do echo hello-host | nc -w 5 " + gateway +
+              " 19090 && exit 0; sleep 0.5; done; exit 1'");
+  server.join();
+  EXPECT_EQ(e.status, 0) << e.err;
+  EXPECT_EQ(readFile(dir_ + "/from-container", 1 << 16), "hello-host\n");
+  EXPECT_EQ(sh(podman() + " rm -f -t 0 w1").status, 0);
+  expectNothingLeft();
+}
+
 TEST_F(Engines, ContainerdRunExecKillDelete) {
   if (!haveContainerd()) GTEST_SKIP() << "containerd is not installed (scripts/setup.sh installs it)";
   // ctr's --rootfs is a switch: the directory takes the image's place among the arguments.

@@ -515,6 +515,18 @@ class AgentServer final : public rpc::Agent::Server {
     for (const auto& [id, c] : g_.ctrs) l.set(i++, id);
     return kj::READY_NOW;
   }
+  kj::Promise<void> updateInterface(UpdateInterfaceContext context) override {
+    auto in = context.getParams().getInterface();
+    g_.record("Agent.updateInterface " + std::string(in.getName().cStr()) + " " + in.getMac().cStr());
+    std::string err = g_.state([](TestAgentState& s) { return s.interfaceError; });
+    if (!err.empty()) return tagged(err);
+    context.getResults().setInterface(in);
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> removeInterface(RemoveInterfaceContext context) override {
+    g_.record("Agent.removeInterface " + std::string(context.getParams().getMac().cStr()));
+    return kj::READY_NOW;
+  }
   kj::Promise<void> listInterfaces(ListInterfacesContext context) override {
     auto l = context.getResults().initInterfaces(2);
     l[0].setName("lo");

@@ -72,6 +72,7 @@ struct TestAgentState {
   std::string removeError;           // non-empty: Container.remove fails with this text
   std::string execError;
   std::string blockDeviceError;      // non-empty: waitBlockDevice fails
+  std::string interfaceError;        // non-empty: updateInterface fails
   ScriptedProcess init;
   ScriptedProcess exec;
   // --- what it was asked

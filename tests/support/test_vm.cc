@@ -59,6 +59,37 @@ class TestVm final : public sandbox::Vm {
     rec_->log.push_back("unplug " + deviceId);
   }
   UniqueFd agentChannel() override { return agent_.connect(); }
+  std::vector<sandbox::Interface> network() override {
+    alive();
+    return rec_->carried;
+  }
+  std::vector<sandbox::Interface> attachNetwork(int netnsFd, const std::string& interfaceName) override {
+    alive();
+    if (netnsFd < 0 && rec_->request.netnsFd < 0)
+      fail(ErrorKind::kFailedPrecondition, "sandbox " + rec_->request.sandboxId + " has no network namespace");
+    std::vector<sandbox::Interface> added;
+    auto& u = rec_->uncarried;
+    for (auto it = u.begin(); it != u.end();) {
+      if (interfaceName.empty() || it->name == interfaceName) {
+        added.push_back(*it);
+        rec_->carried.push_back(*it);
+        rec_->log.push_back("attach " + it->name);
+        it = u.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return added;
+  }
+  void detachInterface(const std::string& name, std::chrono::milliseconds) override {
+    alive();
+    auto& c = rec_->carried;
+    auto it = std::find_if(c.begin(), c.end(), [&](const sandbox::Interface& i) { return i.name == name; });
+    if (it == c.end()) fail(ErrorKind::kNotFound, "sandbox " + rec_->request.sandboxId + " carries no interface " + name);
+    rec_->uncarried.push_back(*it);
+    c.erase(it);
+    rec_->log.push_back("detach " + name);
+  }
   void destroy(std::chrono::milliseconds) override {
     alive();
     rec_->destroyed = true;

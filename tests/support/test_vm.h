@@ -32,6 +32,10 @@ struct TestVmRecord {
   bool destroyed = false;
   std::string state = "running";
   std::string hotplugError;     // non-empty: hotplug fails with kInvalidArgument and this text
+  // The pod network as kata-vmmd would describe it: what the VM carries, and interfaces of the pod's
+  // namespace not carried yet (attachNetwork moves one over; detachInterface drops it).
+  std::vector<sandbox::Interface> carried;
+  std::vector<sandbox::Interface> uncarried;
 };
 
 class TestVmFactory final : public sandbox::VmFactory {

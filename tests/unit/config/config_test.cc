@@ -65,6 +65,9 @@ virtiofsd = "/usr/lib/qemu/virtiofsd"
 [agent]
 transport = "virtio-serial"
 dial_timeout_ms = 1500
+[network]
+model = "macvtap"
+queues = 4
 [runtime]
 vmmd_socket = "/run/other.sock"
 state_store = "leveldb"
@@ -83,6 +86,8 @@ log_level = "debug"
   EXPECT_EQ(c.hypervisor.virtiofsd, "/usr/lib/qemu/virtiofsd");
   EXPECT_EQ(c.agent.transport, AgentTransport::kVirtioSerial);
   EXPECT_EQ(c.agent.dialTimeoutMs, 1500);
+  EXPECT_EQ(c.network.model, NetworkModel::kMacvtap);
+  EXPECT_EQ(c.network.queues, 4);
   EXPECT_EQ(c.runtime.vmmdSocket, "/run/other.sock");
   EXPECT_EQ(c.runtime.stateStore, StateStoreKind::kLevelDb);
   EXPECT_EQ(c.runtime.logLevel, "debug");
@@ -117,7 +122,10 @@ TEST(Config, ErrorsNameFileLineKeyAndReason) {
             "test.toml:2: runtime.log_level: must be one of \"trace\", \"debug\", \"info\", \"warn\", \"error\", got \"loud\"");
   EXPECT_NE(errorOf("[runtime]\nvmmd_socket = \"/" + std::string(120, 's') + "\"\n").find("too long for a unix socket"),
             std::string::npos);
-  EXPECT_NE(errorOf("[network]\nx = 1\n").find("network: unknown table"), std::string::npos);
+  EXPECT_NE(errorOf("[storage]\nx = 1\n").find("storage: unknown table"), std::string::npos);
+  EXPECT_EQ(errorOf("[network]\nmodel = \"bridge\"\n"),
+            "test.toml:2: network.model: must be one of \"tcfilter\", \"macvtap\", got \"bridge\"");
+  EXPECT_NE(errorOf("[network]\nqueues = 17\n").find("network.queues"), std::string::npos);
   EXPECT_NE(errorOf("log_level = \"info\"\n").find("log_level: unknown option"), std::string::npos);
   EXPECT_NE(errorOf("hypervisor = 3\n").find("hypervisor: must be a table"), std::string::npos);
   std::string syntax = errorOf("[hypervisor\n");

@@ -625,6 +625,13 @@ TEST_F(SandboxTest, OomEventsNameTheContainer) {
   EXPECT_EQ(sb->nextOomCount("c1", 1), 1u);
 }
 
+// An interface as a caller names it: by its name in the pod's namespace.
+Interface byName(const std::string& name) {
+  Interface i;
+  i.name = name;
+  return i;
+}
+
 TEST_F(SandboxTest, DevicesAndNetwork) {
   auto sb = createSandbox(env_, config("sb1"));
   HotplugDevice rng;
@@ -648,14 +655,56 @@ TEST_F(SandboxTest, DevicesAndNetwork) {
   EXPECT_EQ(ifs[1].mac, "02:00:00:00:00:01");
   EXPECT_EQ(ifs[1].mtu, 1500u);
   EXPECT_EQ(ifs[1].addresses, (std::vector<std::pair<std::string, int>>{{"10.88.0.5", 16}, {"fd00::5", 64}}));
-  auto routes = sb->updateRoutes({{"default", "10.88.0.1", "eth0"}, {"10.88.0.0/16", "", "eth0"}});
+  auto routes = sb->updateRoutes({Route{"default", "10.88.0.1", "eth0", "", 4, 0}, Route{"10.88.0.0/16", "", "eth0", "", 4, 0}});
   ASSERT_EQ(routes.size(), 2u);
   EXPECT_EQ(routes[0].gateway, "10.88.0.1");
   auto listed = sb->listRoutes();
   ASSERT_EQ(listed.size(), 2u);
   EXPECT_EQ(listed[1].destination, "10.88.0.0/16");
-  EXPECT_EQ(errorOf([&] { sb->addInterface(Interface{"eth1", "", 0, {}}); }).kind(), ErrorKind::kNotSupported);
-  EXPECT_EQ(errorOf([&] { sb->removeInterface(Interface{"eth1", "", 0, {}}); }).kind(), ErrorKind::kNotSupported);
+  // Created without a network namespace: nothing to carry an interface from.
+  Error noNet = errorOf([&] { sb->addInterface(byName("eth1")); });
+  EXPECT_EQ(noNet.kind(), ErrorKind::kFailedPrecondition);
+  EXPECT_NE(std::string(noNet.what()).find("without a network namespace"), std::string::npos) << noNet.what();
+  EXPECT_EQ(errorOf([&] { sb->removeInterface(byName("eth1")); }).kind(), ErrorKind::kNotFound);
+}
+
+// A sandbox with a pod network: start configures every carried interface in the guest (same name,
+// MAC, MTU, addresses) and then all their routes at once; an interface added later is attached,
+// configured and routed; removing it deconfigures the guest before kata-vmmd unplugs the NIC.
+TEST_F(SandboxTest, PodNetworkIsConfiguredAtStartAndHotPlugged) {
+  auto cfg = config("sbn");
+  cfg.netnsPath = "/proc/self/ns/net";
+  auto sb = createSandbox(env_, cfg);
+  auto& vm = factory_.vm("sbn");
+  EXPECT_GE(vm.request.netnsFd, 0);
+  Interface eth0{"eth0", "02:00:00:00:00:01", 1500, {{"10.88.0.5", 16}, {"fd00::5", 64}},
+                 {Route{"default", "10.88.0.1", "eth0", "", 4, 0}, Route{"10.88.0.0/16", "", "eth0", "", 4, 0}}, "veth"};
+  Interface eth1{"eth1", "02:00:00:00:00:02", 9000, {{"192.168.7.2", 24}}, {Route{"192.168.7.0/24", "", "eth1", "", 4, 0}},
+                 "veth"};
+  vm.carried = {eth0};
+  vm.uncarried = {eth1};
+  sb->start();
+  EXPECT_TRUE(called("Agent.updateInterface eth0 02:00:00:00:00:01"));
+  ASSERT_EQ(sb->listRoutes().size(), 2u);
+
+  EXPECT_EQ(errorOf([&] { sb->addInterface(byName("eth9")); }).kind(), ErrorKind::kNotFound);
+  sb->addInterface(byName("eth1"));
+  EXPECT_TRUE(called("Agent.updateInterface eth1 02:00:00:00:00:02"));
+  auto routes = sb->listRoutes();
+  ASSERT_EQ(routes.size(), 3u);
+  EXPECT_EQ(routes[2].destination, "192.168.7.0/24");
+
+  sb->removeInterface(byName("eth1"));
+  EXPECT_TRUE(called("Agent.removeInterface 02:00:00:00:00:02"));
+  EXPECT_EQ(vm.log, (std::vector<std::string>{"attach eth1", "detach eth1"}));
+  ASSERT_EQ(vm.carried.size(), 1u);
+
+  // A guest that cannot configure the new NIC: the attachment is undone.
+  agent_.with([](test::TestAgentState& s) { s.interfaceError = "timeout: no interface with MAC 02:00:00:00:00:02"; });
+  EXPECT_EQ(errorOf([&] { sb->addInterface(byName("eth1")); }).kind(), ErrorKind::kTimeout);
+  EXPECT_EQ(vm.log, (std::vector<std::string>{"attach eth1", "detach eth1", "attach eth1", "detach eth1"}));
+  EXPECT_EQ(vm.carried.size(), 1u);
+  sb->deleteSandbox();
 }
 
 TEST_F(SandboxTest, StopEndsTheContainersAndPowersTheGuestOff) {
