@@ -642,11 +642,11 @@ kj::Promise<void> ContainerManager::createContainer(ContainerRequest request, St
         return terminalArrival(ref.init()).then([this, id]() -> kj::Promise<void> {
           ManagedProcess& initProcess = process(id, "");
           if (initProcess.terminal && !initProcess.ptyMaster) {
-            ::kill(initProcess.pid, SIGKILL);  // the reaper collects it
-            containers_.erase(id);
-            return KJ_EXCEPTION(FAILED, kj::str("container \"", id,
-                                                "\": set-up of the init process failed: its terminal did not reach "
-                                                "the agent (see the guest console)"));
+            return discardFailed(id, "").then([id]() -> kj::Promise<void> {
+              return KJ_EXCEPTION(FAILED, kj::str("container \"", id,
+                                                  "\": set-up of the init process failed: its terminal did not reach "
+                                                  "the agent (see the guest console)"));
+            });
           }
           log_.info("container created", {{"container", id}, {"pid", std::to_string(initProcess.pid)}});
           return kj::READY_NOW;
@@ -656,14 +656,10 @@ kj::Promise<void> ContainerManager::createContainer(ContainerRequest request, St
       auto acc = kj::heap<std::string>();
       if (n == 1) acc->push_back(static_cast<char>(first[0]));
       return readSync(s, kj::mv(acc)).then([this, id, syncStream = kj::mv(syncStream)](SyncMessage m) -> kj::Promise<void> {
-        const std::string& msg = *m;
-        auto it = containers_.find(id);
-        if (it != containers_.end()) {
-          ::kill(it->second->init().pid, SIGKILL);  // the reaper collects it
-          containers_.erase(it);
-        }
-        return KJ_EXCEPTION(FAILED, kj::str("container \"", id, "\": set-up of the init process failed: ",
-                                            msg.size() < 2 ? std::string("it died before reporting") : msg.substr(1)));
+        std::string why = m->size() < 2 ? std::string("it died before reporting") : m->substr(1);
+        return discardFailed(id, "").then([id, why]() -> kj::Promise<void> {
+          return KJ_EXCEPTION(FAILED, kj::str("container \"", id, "\": set-up of the init process failed: ", why));
+        });
       });
     });
   });
@@ -712,21 +708,47 @@ kj::Promise<void> ContainerManager::exec(const std::string& id, ExecRequest requ
         return terminalArrival(process(id, execId)).then([this, id, execId, pid]() -> kj::Promise<void> {
           ManagedProcess& started = process(id, execId);
           if (started.terminal && !started.ptyMaster) {
-            ::kill(started.pid, SIGKILL);
-            containers_.at(id)->processes.erase(execId);
-            return KJ_EXCEPTION(FAILED, kj::str("container \"", id, "\": exec \"", execId,
-                                                "\" failed: its terminal did not reach the agent (see the guest console)"));
+            return discardFailed(id, execId).then([id, execId]() -> kj::Promise<void> {
+              return KJ_EXCEPTION(FAILED, kj::str("container \"", id, "\": exec \"", execId,
+                                                  "\" failed: its terminal did not reach the agent (see the guest console)"));
+            });
           }
           log_.info("process started", {{"container", id}, {"exec_id", execId}, {"pid", std::to_string(pid)}});
           return kj::READY_NOW;
         });
       }
-      // The failed process exits by itself; forget it once reaped.
-      auto it = containers_.find(id);
-      if (it != containers_.end()) it->second->processes.erase(execId);
-      return KJ_EXCEPTION(FAILED, kj::str("container \"", id, "\": exec \"", execId, "\" failed: ", msg.substr(1)));
+      std::string why = msg.substr(1);
+      return discardFailed(id, execId).then([id, execId, why]() -> kj::Promise<void> {
+        return KJ_EXCEPTION(FAILED, kj::str("container \"", id, "\": exec \"", execId, "\" failed: ", why));
+      });
     });
   });
+}
+
+kj::Promise<void> ContainerManager::discardFailed(const std::string& id, const std::string& execId) {
+  kj::Promise<void> gone = kj::READY_NOW;
+  auto c = containers_.find(id);
+  if (c != containers_.end()) {
+    auto p = c->second->processes.find(execId);
+    if (p != c->second->processes.end()) {
+      // It is on its way out after reporting (or died); the kill only hurries a stuck one.
+      if (!p->second->waitStatus) (void)::kill(p->second->pid, SIGKILL);
+      KJ_IF_MAYBE(f, p->second->finished) { gone = f->addBranch(); }
+    }
+  }
+  return timer_.timeoutAfter(10 * kj::SECONDS, kj::mv(gone))
+      .catch_([this, id, execId](kj::Exception&& e) {
+        log_.warn("a failed process was not reaped in time", {{"container", id}, {"exec_id", execId},
+                                                              {"error", e.getDescription().cStr()}});
+      })
+      .then([this, id, execId]() {
+        auto it = containers_.find(id);
+        if (it == containers_.end()) return;
+        if (execId.empty())
+          containers_.erase(it);
+        else
+          it->second->processes.erase(execId);
+      });
 }
 
 ContainerStatus ContainerManager::status(const std::string& id) {

@@ -130,6 +130,10 @@ class ContainerManager {
   std::unique_ptr<ManagedProcess> startProcess(Container& c, const std::string& execId, const oci::Process& proc,
                                                StdioStreams stdio, bool init, UniqueFd& syncRead);
   void killAll(Container& c, int sig);
+  // Kills a process whose set-up failed and resolves once it is reaped and its output drained, then
+  // forgets it (the whole container for its init): a failure is answered with nothing of the
+  // process left in ps or the container's cgroup.
+  kj::Promise<void> discardFailed(const std::string& id, const std::string& execId);
   kj::Promise<kj::String> pollBlockDevice(const std::string& serial, kj::TimePoint deadline, uint32_t timeoutMs);
 
   kj::LowLevelAsyncIoProvider& io_;

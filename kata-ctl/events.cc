@@ -58,7 +58,12 @@ class EventsCommand : public Command {
         print(ctx, {{"type", "oom"}, {"id", s.id}});
         continue;
       }
-      if (sb->statusContainer(s.id).status == sandbox::ContainerStatus::kStopped) return 0;
+      if (sb->statusContainer(s.id).status == sandbox::ContainerStatus::kStopped) {
+        // The kill that stopped it may have been the OOM killer's, counted after this tick's poll
+        // went out: a stopped container answers the poll at once with its final count.
+        if (sb->nextOomCount(s.id, seen) > seen) print(ctx, {{"type", "oom"}, {"id", s.id}});
+        return 0;
+      }
       print(ctx, statsEvent(s.id, sb->statsContainer(s.id)));
     }
   }

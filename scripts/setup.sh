@@ -24,6 +24,8 @@ packages=(
   podman conmon containerd crun uidmap bsdutils docker.io
   # a Prometheus text parser: the functional check of the agent's metrics call
   python3-prometheus-client
+  # TCP throughput of the network benchmark (tests/bench/network_bench.sh)
+  iperf3
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -405,7 +405,7 @@ std::string eventsUntil(const std::vector<std::string>& args, const std::string&
 }
 
 TEST_F(KataCtlE2E, OomKillIsStreamedAsAnEvent) {
-  auto b = writeBundle("oom1", json::array({"sh", "-c", "sleep 2; x=$(head -c 200000000 /dev/zero | tr '\\0' a); sleep 1000"}), true,
+  auto b = writeBundle("oom1", json::array({"sh", "-c", "sleep 2; dd if=/dev/zero of=/dev/null bs=100M count=1; sleep 1000"}), true,
                        [](json& s) { s["linux"]["resources"]["memory"]["limit"] = 32 * 1024 * 1024; });
   ASSERT_EQ(createTo(b, "oom1", dir_ + "/oom1.out").status, 0) << readOrEmpty(dir_ + "/oom1.out");
   ASSERT_EQ(ctl({"start", "oom1"}).status, 0);

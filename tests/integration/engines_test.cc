@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <sstream>
 #include <thread>
 
 #include "common/fs.h"
@@ -222,6 +223,15 @@ TEST_F(Engines, PodmanDefaultNetworkWithAPublishedPort) {
   server.join();
   EXPECT_EQ(e.status, 0) << e.err;
   EXPECT_EQ(readFile(dir_ + "/from-container", 1 << 16), "hello-host\n");
+  // /etc/hosts, /etc/hostname and /etc/resolv.conf are the files podman wrote for the container.
+  std::istringstream paths(sh(podman() + " inspect -f '{{.HostsPath}} {{.HostnamePath}} {{.ResolvConfPath}}' w1").out);
+  for (const std::string f : {"hosts", "hostname", "resolv.conf"}) {
+    std::string path;
+    paths >> path;
+    std::string want = readFile(path, 1 << 16);
+    EXPECT_FALSE(want.empty()) << path;
+    EXPECT_EQ(sh(podman() + " exec w1 cat /etc/" + f).out, want) << path;
+  }
   EXPECT_EQ(sh(podman() + " rm -f -t 0 w1").status, 0);
   expectNothingLeft();
 }
