@@ -53,8 +53,11 @@ for f in /usr/bin/iperf3 $(ldd /usr/bin/iperf3 | grep -Eo '/[^ ]+'); do
   mkdir -p "$work/bundle/rootfs$(dirname "$f")"
   cp -L "$f" "$work/bundle/rootfs$f"
 done
+# The pod's namespace, and a tmpfs /tmp (iperf3's stream buffers are files there; the root is read-only).
 with_netns() {  # bundle-dir netns-path
-  jq --arg p "$2" '(.linux.namespaces[] | select(.type == "network")) .path = $p' "$1/config.json" > "$1/config.json.tmp"
+  jq --arg p "$2" '(.linux.namespaces[] | select(.type == "network")) .path = $p
+    | .mounts += [{destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "size=64m"]}]' \
+    "$1/config.json" > "$1/config.json.tmp"
   mv "$1/config.json.tmp" "$1/config.json"
 }
 
@@ -66,7 +69,7 @@ measure() {  # pod: prints "up_mbit down_mbit rtt_avg_ms"
   done
   up=$(ip netns exec "$host_ns" iperf3 -c "$ip" -t "$secs" -J | jq '.end.sum_received.bits_per_second / 1e6')
   down=$(ip netns exec "$host_ns" iperf3 -c "$ip" -t "$secs" -R -J | jq '.end.sum_received.bits_per_second / 1e6')
-  rtt=$(ip netns exec "$host_ns" ping -q -c "$count" -i 0.2 "$ip" | awk -F/ '/^rtt|^round-trip/ {print $5}')
+  rtt=$(ip netns exec "$host_ns" busybox ping -q -c "$count" -i 0.2 "$ip" | awk -F/ '/^round-trip/ {print $4}')
   echo "$up $down $rtt"
 }
 
