@@ -277,6 +277,10 @@ TEST_F(KataCtlE2E, PsEventsAndUpdateReachTheGuest) {
   r.input = R"({"pids":{"limit":43}})";
   EXPECT_EQ(ctl({"update", "-r", "-", "pod"}, r).status, 0);
   EXPECT_EQ(ctl(pidsMax).out, "43\n");
+
+  // The pod's spec has a network namespace without a path (runc's default): loopback only.
+  auto links = ctl({"exec", "pod", "sh", "-c", "ls /sys/class/net"});
+  EXPECT_EQ(links.out, "lo\n") << links.err;
 }
 
 TEST_F(KataCtlE2E, PauseAndResume) {
