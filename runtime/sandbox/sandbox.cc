@@ -79,7 +79,6 @@ std::string readReady(int fd, std::chrono::milliseconds timeout) {
   }
 }
 
-
 void fillRoute(rpc::Route::Builder b, const Route& r) {
   b.setDestination(r.destination);
   b.setGateway(r.gateway);
@@ -719,7 +718,6 @@ std::string Sandbox::addDevice(const HotplugDevice& device) {
     throw;
   }
 }
-
 
 void Sandbox::configureGuestInterfaces(const std::vector<Interface>& interfaces) {
   for (const auto& i : interfaces) {

@@ -138,7 +138,6 @@ struct IoStreams {
   UniqueFd stderrRead;
 };
 
-
 class Sandbox {
  public:
   ~Sandbox();
