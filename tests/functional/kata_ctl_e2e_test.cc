@@ -30,6 +30,9 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/log.h"
+#include "runtime/sandbox/sandbox.h"
+#include "runtime/store/fs_store.h"
 #include "tests/support/busybox_rootfs.h"
 #include "tests/support/run_support.h"
 
@@ -505,42 +508,87 @@ TEST_F(KataCtlE2E, TheSandboxApiExampleRunsAPodInProcess) {
   EXPECT_FALSE(fs::exists(vmmdDir() + "/state/vms/example-pod")) << "the example's VM is gone";
 }
 
-// The pod network (issue 6): Debian's CNI bridge + host-local plugins set up a pod namespace as an
-// engine would (the bridge lives in a "host side" namespace the test owns, so the machine's own
-// network is untouched); kata-ctl carries it into the VM; TCP works both ways over IPv4 and IPv6;
-// nothing of the runtime's is left in the namespace after delete. Its own VM.
+// A pod namespace as an engine's CNI plugins make it: Debian's bridge + host-local plugins, the
+// bridge in a "host side" namespace this object owns (the machine's own network is untouched).
+class CniPod {
+ public:
+  struct Attachment {
+    json result;     // the plugin's answer
+    std::string v4, v6, gw4, gw6;
+  };
+
+  CniPod(const std::string& tag, const std::string& dir)
+      : tag_(tag), dir_(dir), hostNs_("kh" + tag), podNs_("kp" + tag) {
+    ok_ = sh("ip netns add " + hostNs_ + " && ip netns add " + podNs_ + " && ip -n " + hostNs_ + " link set lo up").status == 0;
+  }
+  ~CniPod() {
+    for (const auto& [ifname, conf] : added_) plugin("DEL", ifname, conf);
+    sh("ip netns del " + podNs_ + "; ip netns del " + hostNs_);
+  }
+  bool ok() const { return ok_; }
+  const std::string& hostNs() const { return hostNs_; }
+  const std::string& podNs() const { return podNs_; }
+  std::string podPath() const { return "/run/netns/" + podNs_; }
+
+  // Runs CNI ADD for a bridge network `n` (10.<n>.0.0/24, fd00:<n>::/64, default routes of both
+  // families) with the pod's interface `ifname`; returns its addresses and gateways.
+  Attachment add(int n, const std::string& ifname, bool defaultRoutes) {
+    json ipam = {{"type", "host-local"},
+                 {"ranges", {{{{"subnet", "10." + std::to_string(n) + ".0.0/24"}}},
+                             {{{"subnet", "fd00:" + std::to_string(n) + "::/64"}}}}},
+                 {"dataDir", dir_ + "/cni"}};
+    if (defaultRoutes) ipam["routes"] = {{{"dst", "0.0.0.0/0"}}, {{"dst", "::/0"}}};
+    json conf = {{"cniVersion", "1.0.0"}, {"name", "kctl" + tag_ + "n" + std::to_string(n)}, {"type", "bridge"},
+                 {"bridge", "kbr" + tag_ + "n" + std::to_string(n)}, {"isGateway", true}, {"ipMasq", false}, {"ipam", ipam}};
+    auto out = plugin("ADD", ifname, conf.dump());
+    Attachment a;
+    if (out.status != 0 || out.out.find('{') == std::string::npos) {
+      ADD_FAILURE() << "CNI ADD " << ifname << ": " << out.out;
+      return a;
+    }
+    added_.emplace_back(ifname, conf.dump());
+    a.result = json::parse(out.out.substr(out.out.find('{')));
+    for (const auto& ip : a.result["ips"]) {
+      std::string addr = ip["address"].get<std::string>();
+      addr = addr.substr(0, addr.find('/'));
+      bool v6 = addr.find(':') != std::string::npos;
+      (v6 ? a.v6 : a.v4) = addr;
+      (v6 ? a.gw6 : a.gw4) = ip["gateway"].get<std::string>();
+    }
+    // The host side's IPv6 addresses must be past DAD before servers bind to them.
+    EXPECT_TRUE(waitFor([&] { return sh("ip -n " + hostNs_ + " -6 addr show tentative").out.empty(); },
+                        std::chrono::seconds(10)));
+    return a;
+  }
+
+  static RunResult sh(const std::string& c) { return runProgram("/bin/sh", {"-c", c + " 2>&1"}); }
+  RunResult inHost(const std::string& c) const { return sh("ip netns exec " + hostNs_ + " " + c); }
+
+ private:
+  RunResult plugin(const std::string& cmd, const std::string& ifname, const std::string& conf) {
+    std::string file = dir_ + "/cni-" + ifname + ".json";
+    std::ofstream(file) << conf;
+    return sh("CNI_COMMAND=" + cmd + " CNI_CONTAINERID=n" + tag_ + " CNI_NETNS=" + podPath() + " CNI_IFNAME=" + ifname +
+              " CNI_PATH=/usr/lib/cni ip netns exec " + hostNs_ + " /usr/lib/cni/bridge < " + file);
+  }
+  std::string tag_, dir_, hostNs_, podNs_;
+  bool ok_ = false;
+  std::vector<std::pair<std::string, std::string>> added_;  // ifname, config
+};
+
+// The pod network (issue 6): a CNI pod namespace; kata-ctl carries it into the VM; TCP works both
+// ways over IPv4 and IPv6; nothing of the runtime's is left in the namespace after delete. Its own VM.
 TEST_F(KataCtlE2E, ThePodsCniNetworkReachesTheContainerBothWaysBothFamilies) {
   ASSERT_TRUE(fs::exists("/usr/lib/cni/bridge")) << "needs containernetworking-plugins (scripts/setup.sh installs it)";
   const std::string tag = std::to_string(::getpid() % 100000);
-  const std::string hostNs = "kh" + tag, podNs = "kp" + tag, podPath = "/run/netns/" + podNs;
-  auto sh = [](const std::string& c) { return runProgram("/bin/sh", {"-c", c + " 2>&1"}); };
-  struct Cleanup {
-    std::function<void()> f;
-    ~Cleanup() { f(); }
-  } cleanup{[&] { sh("ip netns del " + podNs + "; ip netns del " + hostNs); }};
-  ASSERT_EQ(sh("ip netns add " + hostNs + " && ip netns add " + podNs + " && ip -n " + hostNs + " link set lo up").status, 0);
-  json conf = {{"cniVersion", "1.0.0"}, {"name", "kctl" + tag}, {"type", "bridge"}, {"bridge", "kbr" + tag},
-               {"isGateway", true}, {"ipMasq", false},
-               {"ipam", {{"type", "host-local"},
-                         {"ranges", {{{{"subnet", "10.79.0.0/24"}}}, {{{"subnet", "fd00:79::/64"}}}}},
-                         {"routes", {{{"dst", "0.0.0.0/0"}}, {{"dst", "::/0"}}}},
-                         {"dataDir", dir_ + "/cni"}}}};
-  std::ofstream(dir_ + "/cni.json") << conf.dump();
-  auto add = sh("CNI_COMMAND=ADD CNI_CONTAINERID=n" + tag + " CNI_NETNS=" + podPath +
-                " CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni ip netns exec " + hostNs + " /usr/lib/cni/bridge < " + dir_ + "/cni.json");
-  ASSERT_EQ(add.status, 0) << add.out;
-  // The pod's addresses, as CNI gave them.
-  auto result = json::parse(add.out.substr(add.out.find('{')));
-  std::string v4, v6;
-  for (const auto& ip : result["ips"]) {
-    std::string a = ip["address"].get<std::string>();
-    a = a.substr(0, a.find('/'));
-    (a.find(':') == std::string::npos ? v4 : v6) = a;
-  }
+  CniPod pod(tag, dir_);
+  ASSERT_TRUE(pod.ok());
+  auto sh = CniPod::sh;
+  const std::string podNs = pod.podNs(), podPath = pod.podPath();
+  CniPod::Attachment net = pod.add(79, "eth0", true);
+  const std::string v4 = net.v4, v6 = net.v6, gw4 = net.gw4, gw6 = net.gw6;
   ASSERT_FALSE(v4.empty());
   ASSERT_FALSE(v6.empty());
-  // The host side's IPv6 address must be past DAD before servers bind to it.
-  ASSERT_TRUE(waitFor([&] { return sh("ip -n " + hostNs + " -6 addr show tentative").out.empty(); }, std::chrono::seconds(10)));
 
   auto b = writeBundle("net1", json::array({"sh", "-c", "while true; do echo served-by-the-guest | nc -l -p 8080; done"}),
                        false, [&](json& spec) {
@@ -559,21 +607,20 @@ TEST_F(KataCtlE2E, ThePodsCniNetworkReachesTheContainerBothWaysBothFamilies) {
   EXPECT_NE(podMac.find(mac), std::string::npos) << podMac << " vs " << inGuest.out;
 
   // Its routes too: the default routes CNI gave, one per family.
-  std::string gw4 = result["ips"][0]["gateway"], gw6 = result["ips"][1]["gateway"];
   auto routes4 = ctl({"exec", "net1", "ip", "route"}), routes6 = ctl({"exec", "net1", "ip", "-6", "route"});
   EXPECT_NE(routes4.out.find("default via " + gw4 + " dev eth0"), std::string::npos) << routes4.out;
   EXPECT_NE(routes6.out.find("default via " + gw6 + " dev eth0"), std::string::npos) << routes6.out;
 
   // Host side → container, both families.
   auto served = [&](const std::string& addr) {
-    return sh("ip netns exec " + hostNs + " busybox nc -w 5 " + addr + " 8080 </dev/null").out;
+    return pod.inHost("busybox nc -w 5 " + addr + " 8080 </dev/null").out;
   };
   EXPECT_TRUE(waitFor([&] { return served(v4).find("served-by-the-guest") != std::string::npos; }, std::chrono::seconds(20)));
   EXPECT_TRUE(waitFor([&] { return served(v6).find("served-by-the-guest") != std::string::npos; }, std::chrono::seconds(20)));
 
   // Container → host side, both families (the bridge's addresses are the gateways).
   for (const std::string& gw : {gw4, gw6}) {
-    std::thread server([&] { sh("ip netns exec " + hostNs + " timeout 30 busybox nc -l -p 9090 > " + dir_ + "/got." + tag); });
+    std::thread server([&] { pod.inHost("timeout 30 busybox nc -l -p 9090 > " + dir_ + "/got." + tag); });
     // The client retries until the server listens (connection refused before that).
     auto sent = ctl({"exec", "net1", "sh", "-c",
                      "for i in $(seq 40); do echo from-the-container | nc -w 5 " + gw + " 9090 && exit 0; sleep 0.5; done; exit 1"});
@@ -587,8 +634,70 @@ TEST_F(KataCtlE2E, ThePodsCniNetworkReachesTheContainerBothWaysBothFamilies) {
   auto links = sh("ip -n " + podNs + " -o link show").out;
   EXPECT_EQ(std::count(links.begin(), links.end(), '\n'), 2) << links;
   EXPECT_EQ(sh("tc -n " + podNs + " qdisc show dev eth0").out.find("ingress"), std::string::npos);
-  sh("CNI_COMMAND=DEL CNI_CONTAINERID=n" + tag + " CNI_NETNS=" + podPath + " CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni ip netns exec " +
-     hostNs + " /usr/lib/cni/bridge < " + dir_ + "/cni.json");
+}
+
+// The Sandbox API on a running pod (a CRI shim's path for a network added after the pod started):
+// a second CNI network lands in the pod's namespace; addInterface hot-plugs its NIC, the guest has
+// its address and on-link route and answers on it; removeInterface unplugs it and leaves the pod's
+// namespace as CNI made it. Its own VM, held by this process (no monitor).
+TEST_F(KataCtlE2E, TheSandboxApiHotPlugsAndRemovesAPodInterface) {
+  const std::string tag = std::to_string(::getpid() % 100000 + 1);
+  CniPod pod(tag, dir_);
+  ASSERT_TRUE(pod.ok());
+  CniPod::Attachment first = pod.add(83, "eth0", true);
+  ASSERT_FALSE(first.v4.empty());
+
+  sandbox::EventLoop loop;
+  sandbox::VmmdVmFactory factory(loop, vmmdDir() + "/vmmd.sock");
+  store::FsMetadataStore records(dir_ + "/api-net/records");
+  Logger log(LogOptions{"", LogFormat::kText, LogLevel::kWarn, "test"});
+  sandbox::SandboxEnv env{loop, factory, records, dir_ + "/api-net/run", log};
+  sandbox::SandboxConfig config;
+  config.id = "api-net";
+  config.memoryMiB = 512;
+  config.guestImageDir = std::string(KATA_BINARY_DIR) + "/guest";
+  config.netnsPath = pod.podPath();
+  auto sb = sandbox::createSandbox(env, config);
+  sb->start();
+  // The guest kernel answers ICMP itself: no container is needed to see the NICs work.
+  auto pings = [&](const std::string& addr) {
+    return waitFor([&] { return pod.inHost("busybox ping -c 1 -W 2 " + addr).status == 0; }, std::chrono::seconds(20));
+  };
+  EXPECT_TRUE(pings(first.v4));
+
+  CniPod::Attachment second = pod.add(84, "eth1", false);
+  ASSERT_FALSE(second.v4.empty());
+  sandbox::Interface want;
+  want.name = "eth1";
+  sandbox::Interface got = sb->addInterface(want);
+  EXPECT_EQ(got.name, "eth1");
+  EXPECT_NE(CniPod::sh("ip -n " + pod.podNs() + " -o link show eth1").out.find(got.mac), std::string::npos) << got.mac;
+  bool hasAddress = false;
+  for (const auto& i : sb->listInterfaces())
+    if (i.name == "eth1")
+      for (const auto& a : i.addresses) hasAddress = hasAddress || a.first == second.v4;
+  EXPECT_TRUE(hasAddress) << "eth1 lacks " << second.v4;
+  bool onLink = false, defaultKept = false;
+  for (const auto& r : sb->listRoutes()) {
+    onLink = onLink || (r.destination == "10.84.0.0/24" && r.device == "eth1");
+    defaultKept = defaultKept || (r.destination == "default" && r.gateway == first.gw4);
+  }
+  EXPECT_TRUE(onLink);
+  EXPECT_TRUE(defaultKept) << "the hot-plug replaced eth0's default route";
+  EXPECT_TRUE(pings(second.v4));
+  EXPECT_TRUE(pings(second.v6));
+
+  sb->removeInterface(want);
+  for (const auto& i : sb->listInterfaces()) EXPECT_NE(i.name, "eth1");
+  // (The pod namespace itself answers on eth1's address again: CNI's veth keeps it.)
+  for (const auto& r : sb->listRoutes()) EXPECT_NE(r.device, "eth1") << r.destination;
+  EXPECT_EQ(CniPod::sh("tc -n " + pod.podNs() + " qdisc show dev eth1").out.find("ingress"), std::string::npos);
+  EXPECT_TRUE(pings(first.v4)) << "eth0 stopped working";
+  sb->stop(true);
+  sb->deleteSandbox();
+  EXPECT_FALSE(fs::exists(vmmdDir() + "/state/vms/api-net"));
+  auto links = CniPod::sh("ip -n " + pod.podNs() + " -o link show").out;
+  EXPECT_EQ(std::count(links.begin(), links.end(), '\n'), 3) << links;  // lo and CNI's two veths
 }
 
 }  // namespace
