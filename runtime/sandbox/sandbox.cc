@@ -766,17 +766,17 @@ Interface Sandbox::addInterface(const Interface& interface) {
 }
 
 void Sandbox::removeInterface(const Interface& interface) {
-  std::string mac = interface.mac, name = interface.name;
-  for (const auto& i : vm().network())
-    if ((!mac.empty() && i.mac == mac) || (mac.empty() && i.name == name)) {
-      mac = i.mac;
-      name = i.name;
-    }
-  if (mac.empty()) fail(ErrorKind::kNotFound, "sandbox " + id_ + ": no carried interface named " + interface.name);
+  // By MAC when the caller gives one (the guest's name may differ), else by the pod's name.
+  std::optional<Interface> carried;
+  for (auto& i : vm().network())
+    if (interface.mac.empty() ? i.name == interface.name : i.mac == interface.mac) carried = std::move(i);
+  if (!carried)
+    fail(ErrorKind::kNotFound, "sandbox " + id_ + ": no carried interface " +
+                                   (interface.mac.empty() ? "named " + interface.name : "with MAC " + interface.mac));
   auto req = agent().removeInterfaceRequest();
-  req.setMac(mac);
-  call(req.send(), "removing interface " + name + " in the guest");
-  vm().detachInterface(name, std::chrono::seconds(30));
+  req.setMac(carried->mac);
+  call(req.send(), "removing interface " + carried->name + " in the guest");
+  vm().detachInterface(carried->name, std::chrono::seconds(30));
 }
 
 std::vector<Interface> Sandbox::listInterfaces() {
