@@ -61,14 +61,31 @@ with_netns() {  # bundle-dir netns-path
   mv "$1/config.json.tmp" "$1/config.json"
 }
 
+# One iperf3 run's received Mbit/s; the server takes one test at a time and may still be finishing
+# the previous one ("the server is busy"), so a run that reports an error is repeated.
+iperf_mbit() {  # ip [iperf3 flags]
+  local ip=$1 out
+  shift
+  for _ in $(seq 5); do
+    out=$(ip netns exec "$host_ns" iperf3 -c "$ip" -t "$secs" -J "$@" || true)
+    if jq -e '.end.sum_received.bits_per_second' <<<"$out" >/dev/null 2>&1; then
+      jq '.end.sum_received.bits_per_second / 1e6' <<<"$out"
+      return
+    fi
+    sleep 1
+  done
+  echo "network_bench: iperf3 to $ip failed: $(jq -r '.error // empty' <<<"$out" 2>/dev/null)" >&2
+  echo 0
+}
+
 measure() {  # pod: prints "up_mbit down_mbit rtt_avg_ms"
   local ip=$1 up down rtt
   for _ in $(seq 50); do
     ip netns exec "$host_ns" iperf3 -c "$ip" -t 1 >/dev/null 2>&1 && break
     sleep 0.2
   done
-  up=$(ip netns exec "$host_ns" iperf3 -c "$ip" -t "$secs" -J | jq '.end.sum_received.bits_per_second / 1e6')
-  down=$(ip netns exec "$host_ns" iperf3 -c "$ip" -t "$secs" -R -J | jq '.end.sum_received.bits_per_second / 1e6')
+  up=$(iperf_mbit "$ip")
+  down=$(iperf_mbit "$ip" -R)
   rtt=$(ip netns exec "$host_ns" busybox ping -q -c "$count" -i 0.2 "$ip" | awk -F/ '/^round-trip/ {print $4}')
   echo "$up $down $rtt"
 }
