@@ -326,7 +326,7 @@ kj::Promise<void> ContainerManager::createSandbox(SandboxSettings s) {
   return evalGuarded<void>([&]() -> kj::Promise<void> {
     if (sandbox_) fail(ErrorKind::kAlreadyExists, "sandbox \"" + sandbox_->id + "\" already exists; destroy it first");
     validateSandboxSettings(s);
-    // The 9p driver is among the late modules; the shares cannot mount before it is there.
+    // The 9p and virtiofs drivers are among the late modules; the shares cannot mount before they are there.
     return waitModules().then([this, s = std::move(s)]() mutable {
       if (sandbox_) fail(ErrorKind::kAlreadyExists, "sandbox \"" + sandbox_->id + "\" already exists");
       if (!s.hostname.empty()) KATA_SYSCALL(::sethostname(s.hostname.data(), s.hostname.size()), "sethostname");
@@ -345,10 +345,16 @@ kj::Promise<void> ContainerManager::createSandbox(SandboxSettings s) {
         for (const auto& tag : s.shares) {
           std::string target = paths_.sharedDir + "/" + tag;
           makeDirs(target, 0755);
-          KATA_SYSCALL(::mount(tag.c_str(), target.c_str(), "9p", MS_NOSUID | MS_NODEV,
-                               "trans=virtio,version=9p2000.L,cache=none,msize=262144"),
-                       "mount 9p tag " + tag + " on " + target +
-                           " (does QEMU have -device virtio-9p-pci,mount_tag=" + tag + "?)");
+          if (s.sharedFs == SandboxSettings::SharedFs::kVirtioFs)
+            // virtiofsd on the host decides the caching (-o cache=auto); the tag is the device's.
+            KATA_SYSCALL(::mount(tag.c_str(), target.c_str(), "virtiofs", MS_NOSUID | MS_NODEV, nullptr),
+                         "mount virtiofs tag " + tag + " on " + target +
+                             " (does QEMU have -device vhost-user-fs-pci,tag=" + tag + ", and is its virtiofsd up?)");
+          else
+            KATA_SYSCALL(::mount(tag.c_str(), target.c_str(), "9p", MS_NOSUID | MS_NODEV,
+                                 "trans=virtio,version=9p2000.L,cache=none,msize=262144"),
+                         "mount 9p tag " + tag + " on " + target +
+                             " (does QEMU have -device virtio-9p-pci,mount_tag=" + tag + "?)");
           mounted.push_back(tag);
         }
       } catch (...) {
@@ -356,7 +362,9 @@ kj::Promise<void> ContainerManager::createSandbox(SandboxSettings s) {
         throw;
       }
       mountedShares_ = std::move(mounted);
-      log_.info("sandbox created", {{"sandbox", s.id}, {"shares", std::to_string(mountedShares_.size())}});
+      log_.info("sandbox created", {{"sandbox", s.id},
+                                    {"shares", std::to_string(mountedShares_.size())},
+                                    {"fs", s.sharedFs == SandboxSettings::SharedFs::kVirtioFs ? "virtiofs" : "9p"}});
       sandbox_ = std::move(s);
     });
   });

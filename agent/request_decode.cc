@@ -69,6 +69,10 @@ SandboxSettings decodeSandboxConfig(ipc::agent::SandboxConfig::Reader cfg) {
   s.hostname = decodeText(cfg.getHostname(), kMaxHostnameBytes, "hostname");
   for (auto d : cfg.getDns()) s.dns.push_back(decodeText(d, 64, "dns server"));
   for (auto t : cfg.getSharedMounts()) s.shares.push_back(decodeText(t, kMaxIdBytes, "mount tag"));
+  std::string fs = decodeText(cfg.getSharedFs(), 16, "sharedFs");
+  if (fs == "virtio-fs") s.sharedFs = SandboxSettings::SharedFs::kVirtioFs;
+  else if (!fs.empty() && fs != "virtio-9p")
+    fail(ErrorKind::kInvalidArgument, "sharedFs \"" + fs + "\" is not \"virtio-9p\" or \"virtio-fs\"");
   validateSandboxSettings(s);
   return s;
 }

@@ -30,7 +30,8 @@ struct SandboxSettings {
   std::string id;
   std::string hostname;
   std::vector<std::string> dns;
-  std::vector<std::string> shares;  // 9p mount tags
+  std::vector<std::string> shares;  // mount tags
+  enum class SharedFs { kVirtio9p, kVirtioFs } sharedFs = SharedFs::kVirtio9p;  // how they are mounted
 };
 // Sandbox id, hostname, DNS servers and mount tags (counts, characters, duplicates).
 void validateSandboxSettings(const SandboxSettings& s);

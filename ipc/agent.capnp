@@ -13,12 +13,13 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("kata::ipc::agent");
 
-const protocolVersion :UInt32 = 3;
+const protocolVersion :UInt32 = 4;
 # 1: ping, version, guestInfo, shutdown.
 # 2: createSandbox, destroySandbox, createContainer, container, listContainers; Container, Process,
 #    ByteStream (see docs/guest.md, "Containers and processes").
 # 3: Container.processList; the network calls (updateInterface, removeInterface, listInterfaces,
 #    updateRoutes, listRoutes); waitBlockDevice; metrics.
+# 4: SandboxConfig.sharedFs (shares over virtio-fs).
 
 interface Agent {
   ping @0 (payload :Data) -> (payload :Data);
@@ -34,8 +35,9 @@ interface Agent {
   # channel close and the VMM exit. Never returns an error for a VM that can power off.
 
   createSandbox @4 (config :SandboxConfig) -> ();
-  # Prepares the guest for a pod: hostname, resolv.conf, shared-directory (virtio-9p) mounts under
-  # /run/kata/shared/<tag>. Waits for the late kernel modules (9p) first. Once per VM: a second call
+  # Prepares the guest for a pod: hostname, resolv.conf, shared-directory mounts (virtio-9p or
+  # virtio-fs, config.sharedFs) under /run/kata/shared/<tag>. Waits for the late kernel modules
+  # (9p, virtiofs) first. Once per VM: a second call
   # fails with "sandbox already exists" until destroySandbox.
 
   destroySandbox @5 () -> ();
@@ -131,7 +133,9 @@ struct SandboxConfig {
   id @0 :Text;
   hostname @1 :Text;              # at most 64 bytes; empty: keep the guest's
   dns @2 :List(Text);             # nameserver addresses, written to /etc/resolv.conf (at most 8)
-  sharedMounts @3 :List(Text);    # virtio-9p mount tags, each mounted at /run/kata/shared/<tag> (at most 32)
+  sharedMounts @3 :List(Text);    # mount tags, each mounted at /run/kata/shared/<tag> (at most 32)
+  sharedFs @4 :Text;              # how sharedMounts reach the guest: "virtio-9p" (also when empty) or
+                                  # "virtio-fs" (protocol 4)
 }
 
 struct ContainerConfig {

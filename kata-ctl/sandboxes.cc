@@ -50,6 +50,7 @@ sandbox::SandboxConfig sandboxConfigFor(Context& ctx, const std::string& sandbox
   c.accel = config::accelName(cfg.hypervisor.accel);
   c.guestImageDir = cfg.hypervisor.guestImage;
   c.kernelParams = cfg.hypervisor.kernelParams;
+  c.sharedFs = config::sharedFsName(cfg.hypervisor.sharedFs);
   c.hostname = spec.hostname.value_or("");
   c.agentTimeout = std::chrono::milliseconds(cfg.agent.dialTimeoutMs);
   // The pod's network is the namespace the sandbox container's spec names (set up by the engine or

@@ -31,6 +31,9 @@ const std::vector<CapabilityReason>& launcherCapabilityReasons() {
       {CAP_SETGID, true, "the child switches to the VM's gid and groups (setgroups, setresgid, step C9)"},
       {CAP_SETPCAP, true, "the child empties its capability bounding set (PR_CAPBSET_DROP, step C8)"},
       {CAP_SYS_ADMIN, true, "the child joins the sandbox's network namespace (setns, step C6)"},
+      {CAP_SETFCAP, true,
+       "writing the uid_map of a user namespace that maps host uid 0 (virtiofsd of root's sandboxes, step P4b): "
+       "the kernel asks the opener for CAP_SETFCAP then"},
       {CAP_SYS_RESOURCE, false, "raising a hard resource limit for QEMU (RLIMIT_MEMLOCK for VFIO, RLIMIT_NOFILE, step C7)"},
   };
   return reasons;

@@ -164,6 +164,7 @@ struct ExitStatus {
   bool exited = false;   // false: still running when the deadline passed
   int code = -1;         // exit code when it exited normally
   int signal = 0;        // signal number when it was killed
+  std::string reason;    // why the VM ended, when the driver knows more than the status (e.g. its virtiofsd died)
 };
 
 using Deadline = std::chrono::steady_clock::time_point;

@@ -4,6 +4,7 @@
 #include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -169,6 +170,19 @@ std::string encodeRequest(const LaunchSpec& s, size_t cgroupProcs) {
     w.u64(lim.rlim_cur);
     w.u64(lim.rlim_max);
   }
+  w.u32(s.userns ? 1 : 0);
+  if (s.userns) {
+    for (const auto* map : {&s.userns->uidMap, &s.userns->gidMap}) {
+      w.u32(static_cast<uint32_t>(map->size()));
+      for (const auto& m : *map) {
+        w.u32(m.inside);
+        w.u32(m.outside);
+        w.u32(m.count);
+      }
+    }
+    w.u32(static_cast<uint32_t>(s.userns->keep.size()));
+    for (int cap : s.userns->keep) w.u32(static_cast<uint32_t>(cap));
+  }
   return w.bytes();
 }
 
@@ -199,6 +213,19 @@ Request decodeRequest(const std::vector<char>& buf) {
     lim.rlim_cur = r.u64();
     lim.rlim_max = r.u64();
     q.spec.rlimits[res] = lim;
+  }
+  if (r.u32() != 0) {
+    security::UserNamespaceSpec u;
+    for (auto* map : {&u.uidMap, &u.gidMap})
+      for (uint32_t i = 0, n = r.count(); i < n; ++i) {
+        security::IdMapping m;
+        m.inside = r.u32();
+        m.outside = r.u32();
+        m.count = r.u32();
+        map->push_back(m);
+      }
+    for (uint32_t i = 0, n = r.count(); i < n; ++i) u.keep.insert(static_cast<int>(r.u32()));
+    q.spec.userns = std::move(u);
   }
   r.end();
   return q;
@@ -243,8 +270,22 @@ JailedChild serveOne(const JailLauncherOptions& options, UniqueFd& channel, cons
     fail(ErrorKind::kPermissionDenied, "launcher: " + security::quoteForMessage(spec.argv[0]) +
                                            " is not a program this kata-vmmd launches (its policy's qemu_binary "
                                            "or virtiofsd)");
-  if (spec.identity.allowRoot || spec.identity.uid == 0 || spec.identity.gid == 0)
+  if (spec.userns) {
+    // Ids are the namespace's then (virtiofsd runs as its uid 0), and what its maps reach on the
+    // host is what the daemon asked for. Only the programs the daemon named for it, and only
+    // capabilities a file server needs.
+    if (std::find(options.userNamespacePrograms.begin(), options.userNamespacePrograms.end(), spec.argv[0]) ==
+        options.userNamespacePrograms.end())
+      fail(ErrorKind::kPermissionDenied, "launcher: " + security::quoteForMessage(spec.argv[0]) +
+                                             " may not run in a user namespace of its own (only the policy's virtiofsd)");
+    for (int cap : spec.userns->keep)
+      if (!userNamespaceCapabilities().count(cap))
+        fail(ErrorKind::kPermissionDenied, "launcher: refusing to keep " + security::capabilityName(cap) +
+                                               " in a user namespace (allowed: " +
+                                               security::capabilitySetText(userNamespaceCapabilities()) + ")");
+  } else if (spec.identity.allowRoot || spec.identity.uid == 0 || spec.identity.gid == 0) {
     fail(ErrorKind::kPermissionDenied, "launcher: refusing to launch as uid/gid 0");
+  }
   security::validateExecutable(spec.argv[0]);
   security::validateAbsolutePath(spec.logPath, "log path");
   size_t want = spec.passFds.size() + 1 + (q.netns ? 1 : 0) + q.cgroupProcs;
@@ -363,8 +404,17 @@ Reader replyReader(const std::vector<char>& buf) {
 
 }  // namespace
 
+const security::CapabilitySet& userNamespaceCapabilities() {
+  static const security::CapabilitySet caps = {CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FOWNER,   CAP_FSETID,
+                                               CAP_SETUID, CAP_SETGID,       CAP_SETPCAP,  CAP_SYS_ADMIN};
+  return caps;
+}
+
 std::unique_ptr<JailLauncher> JailLauncher::spawn(const JailLauncherOptions& options, const Logger& log) {
   for (const auto& p : options.programs) security::validateAbsolutePath(p, "launcher program");
+  for (const auto& p : options.userNamespacePrograms)
+    if (std::find(options.programs.begin(), options.programs.end(), p) == options.programs.end())
+      fail(ErrorKind::kInvalidArgument, "launcher: user namespace program " + p + " is not one of its programs");
   int sv[2];
   KATA_SYSCALL(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), "launcher channel");
   UniqueFd mine(sv[0]), theirs(sv[1]);

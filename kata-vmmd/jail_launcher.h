@@ -40,10 +40,19 @@ namespace kata::vmmd {
 struct JailLauncherOptions {
   // The only programs it starts (absolute paths: the policy's qemu_binary and virtiofsd).
   std::vector<std::string> programs;
+  // Those of them that may run in a user namespace of their own (LaunchSpec::userns) as its uid 0,
+  // keeping some of userNamespaceCapabilities() there: the policy's virtiofsd when it is QEMU's.
+  std::vector<std::string> userNamespacePrograms;
   // Kept in the launcher process: a missing required one fails start(), an optional one is a warning.
   security::CapabilitySet capabilities;
   security::CapabilitySet optionalCapabilities;
 };
+
+// What a program in its own user namespace may keep there: a file server's capabilities (virtiofsd's
+// own list: chown, dac_override, fowner, fsetid, setuid, setgid), CAP_SYS_ADMIN for the namespace
+// sandbox it builds itself (unshare, mount, pivot_root; it drops it before serving) and CAP_SETPCAP
+// for dropping its bounding set.
+const security::CapabilitySet& userNamespaceCapabilities();
 
 class JailLauncher final : public LaunchBackend {
  public:

@@ -18,6 +18,7 @@
 #include "security/fds.h"
 #include "security/no_new_privs.h"
 #include "security/rlimits.h"
+#include "security/userns.h"
 #include "security/validate.h"
 
 namespace kata::vmmd {
@@ -25,7 +26,7 @@ namespace {
 
 enum ChildStep : int {
   kSignals = 1, kSetsid, kStdio, kCloseFds, kCgroup, kNetns, kRlimits, kBoundingSet, kIdentity,
-  kCapClear, kNoNewPrivs, kPassFds, kExec,
+  kCapClear, kNoNewPrivs, kPassFds, kExec, kUserns, kCapKeep,
 };
 
 const char* childStepName(int step) {
@@ -43,6 +44,8 @@ const char* childStepName(int step) {
     case kNoNewPrivs: return "setting no_new_privs";
     case kPassFds: return "passing file descriptors";
     case kExec: return "execve";
+    case kUserns: return "creating its user namespace (unshare, uid_map/gid_map)";
+    case kCapKeep: return "keeping its capabilities in its user namespace (capset)";
   }
   return "unknown step";
 }
@@ -53,6 +56,7 @@ struct ChildPlan {
   security::RlimitPlan rlimits;
   security::CapPlan caps;
   security::IdentityPlan identity;
+  security::UserNamespacePlan userns;
   int cgroupProcs[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
   size_t cgroupCount = 0;
   int netnsFd = -1;
@@ -104,11 +108,23 @@ size_t formatPid(pid_t pid, char* buf) {
     if (::write(plan.cgroupProcs[i], pidText, pidLen) < 0) childFail(plan, kCgroup, errno);
   // C6
   if (plan.netnsFd >= 0 && ::setns(plan.netnsFd, CLONE_NEWNET) < 0) childFail(plan, kNetns, errno);
-  // C7-C11
+  // C7
   if (int e = security::applyRlimits(plan.rlimits)) childFail(plan, kRlimits, e);
-  if (int e = security::applyBoundingSetDrop(plan.caps)) childFail(plan, kBoundingSet, e);
+  // C7b: a user namespace of its own (userns.h), after everything above that needs the host's
+  // privileges; from here on its capabilities are the namespace's.
+  if (int e = security::applyUnshareUser(plan.userns)) childFail(plan, kUserns, e);
+  // C8-C11
+  if (plan.userns.enabled) {
+    if (int e = security::applyBoundingSetKeep(plan.userns)) childFail(plan, kBoundingSet, e);
+  } else if (int e = security::applyBoundingSetDrop(plan.caps)) {
+    childFail(plan, kBoundingSet, e);
+  }
   if (int e = security::applyIdentity(plan.identity)) childFail(plan, kIdentity, e);
-  if (int e = security::applyCapClear()) childFail(plan, kCapClear, e);
+  if (plan.userns.enabled) {
+    if (int e = security::applyCapKeep(plan.userns)) childFail(plan, kCapKeep, e);
+  } else if (int e = security::applyCapClear()) {
+    childFail(plan, kCapClear, e);
+  }
   if (int e = security::applyNoNewPrivs()) childFail(plan, kNoNewPrivs, e);
   // C12
   if (int e = security::applyFdPass(plan.fds)) childFail(plan, kPassFds, e);
@@ -148,7 +164,13 @@ JailedChild startJailedHere(const LaunchSpec& spec, const std::vector<int>& cgro
   KATA_SYSCALL(::pipe2(pipeFds, O_CLOEXEC), "launcher error pipe");
   UniqueFd errRead(pipeFds[0]), errWrite(pipeFds[1]);
   plan.errorPipe = errWrite.get();
+  std::optional<security::UserNamespaceSetup> userns;
+  if (spec.userns) {
+    userns.emplace(security::prepareUserNamespace(*spec.userns, plan.caps.lastCap));
+    plan.userns = userns->plan;
+  }
   std::vector<int> plumbing = {logFd, devNull.get(), errWrite.get(), spec.netnsFd};
+  if (userns) plumbing.insert(plumbing.end(), {userns->readyWrite.get(), userns->goRead.get()});
   plumbing.insert(plumbing.end(), cgroupProcs.begin(), cgroupProcs.end());
   if (spec.netnsFd >= 0 && !(::fcntl(spec.netnsFd, F_GETFD) & FD_CLOEXEC))
     fail(ErrorKind::kInvalidArgument, "launcher: the netns fd must be O_CLOEXEC");
@@ -183,8 +205,21 @@ JailedChild startJailedHere(const LaunchSpec& spec, const std::vector<int>& cgro
   child.pid = static_cast<pid_t>(pid);
   child.pidfd = UniqueFd(pidfd);
 
-  // P5: the child's verdict. EOF: execve succeeded (the pipe is O_CLOEXEC).
   errWrite.reset();
+  // P4b: the child's id maps, written from outside its namespace (only a process privileged in the
+  // parent namespace may map ids other than its own). If they cannot be, the child reads EOF and
+  // fails; the reason is ours.
+  int mapErrno = 0;
+  if (userns) {
+    try {
+      (void)security::writeIdMaps(child.pid, *userns);  // false: the child failed first and reports it
+    } catch (const Error& e) {
+      mapErrno = e.sysErrno() ? e.sysErrno() : (e.kind() == ErrorKind::kTimeout ? ETIMEDOUT : EPROTO);
+    }
+    userns->goWrite.reset();
+  }
+
+  // P5: the child's verdict. EOF: execve succeeded (the pipe is O_CLOEXEC).
   security::ChildFailure failure{};
   ssize_t n;
   do {
@@ -195,6 +230,11 @@ JailedChild startJailedHere(const LaunchSpec& spec, const std::vector<int>& cgro
     child.failedErrno = failure.err;
   } else if (n != 0) {
     child.reportLost = true;
+  }
+  if (mapErrno) {
+    child.failedStep = kUserns;
+    child.failedErrno = mapErrno;
+    child.reportLost = false;
   }
   return child;
 }
@@ -209,6 +249,10 @@ LaunchedProcess launchJailed(const LaunchSpec& spec, const Logger& log, LaunchBa
     if (e.find('=') == std::string::npos || e.front() == '=')
       fail(ErrorKind::kInvalidArgument, "launcher: environment entry \"" + e + "\" is not NAME=value");
   (void)security::prepareIdentity(spec.identity);  // refuses root unless allowed, before a cgroup exists
+  if (spec.userns) {
+    security::validateIdMap(spec.userns->uidMap, "user namespace uid map of " + spec.argv[0]);
+    security::validateIdMap(spec.userns->gidMap, "user namespace gid map of " + spec.argv[0]);
+  }
 
   // P2: cgroup (created and owned here, in the daemon; the launcher gets only cgroup.procs fds).
   std::optional<security::Cgroup> cgroup;

@@ -14,9 +14,12 @@
 //     C5 join the cgroup (write our pid to each cgroup.procs)
 //     C6 join the network namespace (setns), when given
 //     C7 resource limits (before the uid change: raising a hard limit needs the privilege)
-//     C8 empty the capability bounding set (needs CAP_SETPCAP, so before the uid change)
-//     C9 setgroups, setresgid, setresuid to the VM's identity
-//     C10 clear ambient, permitted, effective, inheritable capabilities
+//     C7b with LaunchSpec::userns only: unshare(CLONE_NEWUSER); the parent writes its id maps (P4b)
+//     C8 empty the capability bounding set (needs CAP_SETPCAP, so before the uid change); in a user
+//        namespace: drop all but the kept capabilities
+//     C9 setgroups, setresgid, setresuid to the VM's identity (in a user namespace: its ids there)
+//     C10 clear ambient, permitted, effective, inheritable capabilities; in a user namespace:
+//         permitted = effective = the kept ones (they survive execve only there, see userns.h)
 //     C11 PR_SET_NO_NEW_PRIVS
 //     C12 clear FD_CLOEXEC on the passed fds, execve with an empty (or given) environment
 //   parent again:
@@ -36,6 +39,7 @@
 #include "kata-vmmd/hypervisor.h"
 #include "security/cgroup.h"
 #include "security/identity.h"
+#include "security/userns.h"
 
 namespace kata::vmmd {
 
@@ -56,6 +60,10 @@ struct LaunchSpec {
   const security::Cgroup* joinCgroup = nullptr;  // or an existing one it joins (not owned): a VM's helper
   int netnsFd = -1;               // an open /proc/<pid>/ns/net or bind mount, -1: stay in ours
   std::map<int, rlimit> rlimits;  // e.g. security::defaultQemuRlimits()
+  // A user namespace of its own (security/userns.h): identity is then an identity inside it, and
+  // userns->keep the capabilities it keeps there. Only for a helper that needs capabilities (the
+  // QEMU flavour of virtiofsd); the launcher process accepts it only for the programs it is told to.
+  std::optional<security::UserNamespaceSpec> userns;
 };
 
 // A launched process, tracked by pidfd (no pid reuse race). Owns its cgroup: cleanup() removes it

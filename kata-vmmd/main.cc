@@ -74,7 +74,10 @@ int main(int argc, char** argv) {
     // (docs/vmmd-security.md).
     kata::vmmd::JailLauncherOptions launcherOptions;
     launcherOptions.programs = {policy.qemuBinary};
-    if (!policy.virtiofsd.empty()) launcherOptions.programs.push_back(policy.virtiofsd);
+    if (!policy.virtiofsd.empty()) {
+      launcherOptions.programs.push_back(policy.virtiofsd);
+      launcherOptions.userNamespacePrograms.push_back(policy.virtiofsd);
+    }
     launcherOptions.capabilities = kata::vmmd::launcherRequiredCapabilities();
     launcherOptions.optionalCapabilities = kata::vmmd::launcherCapabilities();
     auto launcher = kata::vmmd::JailLauncher::spawn(launcherOptions, log);
@@ -89,6 +92,15 @@ int main(int argc, char** argv) {
     mo.cgroupRoot = cgroupRoot;
     mo.cgroupParent = cgroupParent;
     mo.launcher = launcher.get();
+    mo.eventPort = &io.unixEventPort;
+    if (!policy.virtiofsd.empty()) {
+      // Which virtiofsd it is decides its option syntax: asked once, jailed like a VM's process.
+      auto v = kata::vmmd::probeVirtiofsd(policy.virtiofsd, stateDir + "/virtiofsd-probe.log", {65534, 65534, {}, false},
+                                          launcher.get(), log);
+      mo.virtiofsdFlavour = v.flavour;
+      log.info("virtiofsd " + policy.virtiofsd + " is the " + kata::vmmd::virtiofsdFlavourName(v.flavour) +
+               " one, version " + v.version);
+    }
     kata::vmmd::SandboxManager manager(mo, log);
     manager.recover();
     kata::UniqueFd listenFd = kata::ipc::listenUnix(socketPath, policy.socketMode,

@@ -54,9 +54,8 @@ std::unique_ptr<QemuHypervisor> QemuHypervisor::adopt(VmConfig config, QemuDrive
   for (const auto& [dev, helper] : adoption.virtiofsd) {
     auto v = LaunchedProcess::adopt(helper.pid, helper.startTime, std::nullopt, vm->options_.procRoot);
     if (!v) {
-      if (process)
-        vm->log_.warn("virtiofsd of device " + dev + " (pid " + std::to_string(helper.pid) +
-                      ") exited while kata-vmmd was not running: the guest's virtio-fs share no longer answers");
+      if (process) vm->helperFailure_ = "virtiofsd of device " + dev + " (pid " + std::to_string(helper.pid) +
+                                        ") exited while kata-vmmd was not running";
       continue;
     }
     if (process) {
@@ -83,6 +82,12 @@ std::unique_ptr<QemuHypervisor> QemuHypervisor::adopt(VmConfig config, QemuDrive
   }
   vm->process_.emplace(std::move(*process));
   vm->accel_ = vm->config_.accel;
+  if (!vm->helperFailure_.empty()) {
+    std::string why = vm->helperFailure_;
+    vm->helperFailure_.clear();
+    vm->failForHelper(why);
+    return vm;  // stopped; the sandbox manager records why
+  }
   for (const auto& [dev, slot] : adoption.hotplugSlots)
     vm->hotplugged_[dev] = Hotplugged{slot, adoption.netdevs.count(dev) ? Backend::kNetdev : Backend::kNone};
   QmpOptions qo;
@@ -111,6 +116,13 @@ QemuAdoption QemuHypervisor::adoption() const {
   return a;
 }
 
+std::vector<UniqueFd> QemuHypervisor::helperPidfds() const {
+  std::vector<UniqueFd> out;
+  for (const auto& [dev, p] : virtiofsd_)
+    out.emplace_back(KATA_SYSCALL(::fcntl(p.pidfd(), F_DUPFD_CLOEXEC, 3), "dup the pidfd of virtiofsd of " + dev));
+  return out;
+}
+
 void QemuHypervisor::release() {
   if (process_) process_->release();
   for (auto& [_, p] : virtiofsd_) p.release();
@@ -131,6 +143,35 @@ void QemuHypervisor::stopVirtiofsd() {
     (void)::unlink(virtiofsdSocket(dev).c_str());
   }
   virtiofsd_.clear();
+}
+
+void QemuHypervisor::failForHelper(const std::string& why) {
+  if (!helperFailure_.empty() || !process_) return;
+  helperFailure_ = why + ": the guest's virtio-fs share cannot answer any more, so the VM was stopped";
+  log_.error(helperFailure_ + " (its log is in " + config_.runDir + ")");
+  qmp_.reset();
+  try {
+    process_->signal(SIGKILL);
+  } catch (const Error& e) {  // exited meanwhile
+    log_.warn(std::string("killing QEMU after its virtiofsd died: ") + e.what());
+  }
+  process_->wait(deadlineIn(std::chrono::seconds(5)));
+}
+
+void QemuHypervisor::checkVirtiofsd() {
+  if (!process_ || !helperFailure_.empty() || process_->exited()) return;
+  for (auto& [dev, p] : virtiofsd_) {
+    ExitStatus ex = p.wait(Clock::now());
+    if (!ex.exited) continue;
+    // QEMU's own exit closes the connection first (a guest that powered off): virtiofsd then ends
+    // a moment before QEMU's exit is visible. Only a virtiofsd that died under a live QEMU is a failure.
+    if (process_->wait(deadlineIn(std::chrono::milliseconds(500))).exited) return;
+    failForHelper("virtiofsd of device " + dev + " (pid " + std::to_string(p.pid()) + ") " +
+                  (ex.signal ? "was killed by signal " + std::to_string(ex.signal)
+                   : ex.code >= 0 ? "exited with status " + std::to_string(ex.code)
+                                  : "exited"));
+    return;
+  }
 }
 
 QemuConfig QemuHypervisor::buildQemuConfig(int qmpListenFd) const {
@@ -216,11 +257,13 @@ void QemuHypervisor::launch() {
   for (VirtioFsPlan& plan : virtioFs) {
     VirtiofsdSpec vs;
     vs.binary = options_.virtiofsdBinary;
+    vs.flavour = options_.virtiofsdFlavour;
+    vs.ownerUid = options_.virtiofsdOwnerUid;
+    vs.ownerGid = options_.virtiofsdOwnerGid;
     vs.sandboxId = config_.id;
     vs.deviceId = plan.id;
     vs.sharedDir = plan.dir;
     vs.listenFd = plan.listen.get();
-    vs.identity = options_.identity;
     vs.logPath = config_.runDir + "/virtiofsd-" + plan.id + ".log";
     vs.cgroup = process_->cgroup() ? &*process_->cgroup() : nullptr;
     vs.launcher = options_.launcher;
@@ -311,10 +354,13 @@ VmStatus QemuHypervisor::status() {
     return st;
   }
   st.pid = process_->pid();
+  checkVirtiofsd();
   ExitStatus ex = process_->wait(Clock::now());
   if (ex.exited) {
     st.state = VmState::kExited;
-    st.detail = ex.signal ? "killed by signal " + std::to_string(ex.signal) : "exit code " + std::to_string(ex.code);
+    st.detail = !helperFailure_.empty() ? helperFailure_
+                : ex.signal            ? "killed by signal " + std::to_string(ex.signal)
+                                       : "exit code " + std::to_string(ex.code);
     return st;
   }
   if (!qmp_) {
@@ -435,7 +481,10 @@ VmStats QemuHypervisor::stats() {
 
 ExitStatus QemuHypervisor::waitForExit(Deadline deadline) {
   if (!process_) fail(ErrorKind::kFailedPrecondition, "VM " + config_.id + " was never launched");
-  return process_->wait(deadline);
+  checkVirtiofsd();
+  ExitStatus ex = process_->wait(deadline);
+  if (ex.exited) ex.reason = helperFailure_;
+  return ex;
 }
 
 }  // namespace kata::vmmd

@@ -29,8 +29,13 @@ struct QemuDriverOptions {
   std::string procRoot = "/proc";  // where adopt() reads a process's start time
   bool startPaused = false;  // -S: launch() returns with the CPUs stopped; resume() starts them
   std::chrono::milliseconds qmpTimeout{10000};
-  // The virtiofsd for VirtioFsDevices (virtiofsd.h); empty: a VM with one is refused.
+  // The virtiofsd for VirtioFsDevices (virtiofsd.h); empty: a VM with one is refused. Its flavour
+  // (probed once by the daemon) says which option syntax it takes; its user namespace's uid/gid 0
+  // are these host ids (the sandbox owner's).
   std::string virtiofsdBinary;
+  VirtiofsdFlavour virtiofsdFlavour = VirtiofsdFlavour::kQemu;
+  uid_t virtiofsdOwnerUid = 0;
+  gid_t virtiofsdOwnerGid = 0;
   // Where QEMU and virtiofsd are started: the daemon's launcher process (jail_launcher.h), or this
   // process when null (tools and tests that are not the hardened daemon).
   LaunchBackend* launcher = nullptr;
@@ -76,7 +81,8 @@ class QemuHypervisor final : public Hypervisor {
   ExitStatus stop(Deadline deadline) override;
   void pause() override;
   void resume() override;
-  // kNotStarted also for a launched VM whose CPUs never ran (QEMU's "prelaunch").
+  // kNotStarted also for a launched VM whose CPUs never ran (QEMU's "prelaunch"). A VM whose
+  // virtiofsd died is stopped here (kExited, detail saying so).
   VmStatus status() override;
   void hotplug(const Device& device) override;
   void unplug(const std::string& deviceId, Deadline deadline) override;
@@ -89,6 +95,9 @@ class QemuHypervisor final : public Hypervisor {
   // What a registry records to adopt this VM later.
   QemuAdoption adoption() const;
   bool adopted() const { return process_ && process_->adopted(); }
+  // New descriptors (pidfds) of its virtiofsd processes: they become readable when one exits, so
+  // the daemon's event loop can notice a dead virtiofsd without being asked (status() acts on it).
+  std::vector<UniqueFd> helperPidfds() const;
   // The VM outlives this object (daemon shutdown): the destructor neither kills it nor removes its
   // cgroup.
   void release();
@@ -111,6 +120,10 @@ class QemuHypervisor final : public Hypervisor {
   unsigned takeFreeSlot(const std::string& deviceId) const;
   // After QEMU exited: virtiofsd ends when its vhost-user connection closes; it is killed if not.
   void stopVirtiofsd();
+  // A virtiofsd that exited while its QEMU runs: the guest's share no longer answers (every file
+  // operation on it would hang), so QEMU is killed and helperFailure_ says why.
+  void checkVirtiofsd();
+  void failForHelper(const std::string& why);
 
   VmConfig config_;
   QemuDriverOptions options_;
@@ -122,6 +135,7 @@ class QemuHypervisor final : public Hypervisor {
   std::map<std::string, LaunchedProcess> virtiofsd_;  // by device id; after process_: gone before the cgroup
   std::optional<QmpClient> qmp_;
   std::map<std::string, Hotplugged> hotplugged_;
+  std::string helperFailure_;  // non-empty: the VM was stopped because a helper process died
 };
 
 }  // namespace kata::vmmd

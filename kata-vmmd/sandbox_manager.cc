@@ -1,5 +1,6 @@
 #include "kata-vmmd/sandbox_manager.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -78,6 +79,37 @@ UniqueFd connectAgent(const std::string& path, const std::string& id) {
 }
 
 
+// virtiofsd serves the share root from a mount namespace of its own, made when it starts (its
+// sandbox pivots into a bind mount of the share root): the directories shareDirectory attaches
+// later reach it only by mount propagation. So over virtio-fs the share root is a mount of its own,
+// a bind of itself made nosuid,nodev and shared (a peer group of its own): what is attached below it
+// propagates into virtiofsd's copy, which its sandbox made a slave, and so does every unmount.
+void makeShareRootMount(const std::string& dir) {
+  UniqueFd d(KATA_SYSCALL(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), dir));
+  UniqueFd tree(KATA_SYSCALL(::open_tree(d.get(), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH),
+                             "open_tree of the share root " + dir));
+  mount_attr attr{};
+  attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  KATA_SYSCALL(::mount_setattr(tree.get(), "", AT_EMPTY_PATH, &attr, sizeof(attr)), "mount_setattr " + dir);
+  KATA_SYSCALL(::move_mount(tree.get(), "", d.get(), "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
+               "move_mount onto the share root " + dir);
+  mount_attr shared{};
+  shared.propagation = MS_SHARED;
+  try {
+    KATA_SYSCALL(::mount_setattr(AT_FDCWD, dir.c_str(), AT_SYMLINK_NOFOLLOW, &shared, sizeof(shared)),
+                 "mount_setattr (shared) " + dir);
+  } catch (...) {
+    (void)::umount2(dir.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
+    throw;
+  }
+}
+
+// The share root's own mount (virtio-fs), if there is one.
+void removeShareRootMount(const std::string& dir) {
+  if (::umount2(dir.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0 && errno != EINVAL && errno != ENOENT)
+    throwSysError(errno, "umount " + dir);
+}
+
 }  // namespace
 
 void validateCreateRequest(const CreateRequest& req) {
@@ -118,6 +150,7 @@ struct SandboxManager::Launched {
   std::vector<std::string> hotplugged;
   std::optional<NetworkRecord> network;
   HelperProcess virtiofsd;
+  std::vector<UniqueFd> helperPidfds;
   UniqueFd agentChannel;
   UniqueFd console;
 };
@@ -210,6 +243,11 @@ QemuDriverOptions SandboxManager::driverOptions(const SandboxRecord& r) const {
   if (cgroupLayout_) o.cgroup = CgroupSpec{*cgroupLayout_, options_.cgroupParent, options_.cgroupLimits};
   o.procRoot = options_.procRoot;
   o.virtiofsdBinary = options_.policy.virtiofsd;
+  o.virtiofsdFlavour = options_.virtiofsdFlavour;
+  // virtiofsd's user namespace makes its uid 0 the owner (virtiofsd.h): what the guest's root
+  // creates over virtio-fs belongs to the sandbox owner, as it would in a runc container.
+  o.virtiofsdOwnerUid = r.ownerUid;
+  o.virtiofsdOwnerGid = r.ownerUid ? r.ownerGid : 0;
   o.launcher = options_.launcher;
   return o;
 }
@@ -254,9 +292,11 @@ void SandboxManager::recover() {
       continue;
     }
     try {
+      watchHelpers(sb, sb.runner->vm->helperPidfds());
       VmStatus st = sb.runner->vm->status();  // no worker thread yet: this thread is the only one
       sb.created = st.state == VmState::kNotStarted;
       log.info("re-adopted VM process " + std::to_string(rec.pid) + " (" + st.detail + ")");
+      if (st.state == VmState::kExited) refresh(sb);  // e.g. stopped because its virtiofsd had died
     } catch (const Error& e) {
       log.error("re-adopted VM process " + std::to_string(rec.pid) + " but its status is unknown: " + e.what());
     }
@@ -304,7 +344,16 @@ SandboxManager::Launched SandboxManager::launch(const SandboxRecord& r, QemuDriv
       throwSysError(errno, "mkdir " + r.runDir);
     }
     KATA_SYSCALL(::chmod(r.runDir.c_str(), 0711), r.runDir);
-    makeDir(r.shareDir, 0755);
+    if (r.sharedFs == "virtio-fs") {
+      // virtiofsd acts as the owner's root in it: for root's sandboxes the guest may create files in
+      // the share root itself (setuid ones too), so nobody else may reach them (0700); another owner's
+      // virtiofsd may only traverse it (group r-x) and cannot write it (root's, outside its id map).
+      makeDir(r.shareDir, r.ownerUid ? 0750 : 0700);
+      KATA_SYSCALL(::chown(r.shareDir.c_str(), 0, r.ownerUid ? r.ownerGid : 0), r.shareDir);
+      makeShareRootMount(r.shareDir);
+    } else {
+      makeDir(r.shareDir, 0755);  // QEMU's 9p server runs as the VM's uid and must traverse it
+    }
     {
       UniqueFd console(KATA_SYSCALL(::open(r.consoleLog.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600),
                                     r.consoleLog));
@@ -352,12 +401,14 @@ SandboxManager::Launched SandboxManager::launch(const SandboxRecord& r, QemuDriv
     out.hotplugged = hotplugEntries(a);  // the slots of the cold-plugged NICs
     out.network = runner.network;
     if (auto v = a.virtiofsd.find("share"); v != a.virtiofsd.end()) out.virtiofsd = v->second;
+    out.helperPidfds = vm->helperPidfds();
     if (!out.startTime) fail(ErrorKind::kSystem, "QEMU of " + id + " exited right after it started (see " + r.runDir + "/qemu.log)");
   } catch (...) {
     vm.reset();  // kills and reaps a half-started QEMU, removes its cgroup
     nics.clear();
     teardownNetwork(id, runner.network);
     removeTree(AT_FDCWD, r.runDir);
+    if (r.sharedFs == "virtio-fs") (void)::umount2(r.shareDir.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
     if (::rmdir(r.shareDir.c_str()) != 0 && errno != ENOENT) log.warn("could not remove " + r.shareDir);
     throw;
   }
@@ -439,6 +490,7 @@ kj::Promise<CreatedSandbox> SandboxManager::create(const CallerId& caller, Creat
                                 runner->vm.reset();
                                 teardownNetwork(rec.id, runner->network);
                                 removeTree(AT_FDCWD, rec.runDir);
+                                (void)::umount2(rec.shareDir.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
                                 (void)::rmdir(rec.shareDir.c_str());
                               })
                               .then([this, id, failure = kj::mv(failure)]() mutable -> kj::Promise<CreatedSandbox> {
@@ -447,6 +499,7 @@ kj::Promise<CreatedSandbox> SandboxManager::create(const CallerId& caller, Creat
                               });
                         }
                         sb.creating = false;
+                        watchHelpers(sb, std::move(l.helperPidfds));
                         logFor(id).info("created sandbox for uid " + std::to_string(sb.record.ownerUid) + ", QEMU pid " +
                                         std::to_string(l.pid));
                         return CreatedSandbox{describe(sb), std::move(l.agentChannel), std::move(l.console)};
@@ -479,8 +532,38 @@ void SandboxManager::refresh(Sandbox& s) {
   ExitStatus st = s.runner->vm->waitForExit(std::chrono::steady_clock::now());
   if (!st.exited) return;
   s.runner->vm.reset();  // an exited VM: its cgroup is removed with it
-  markStopped(s, st.signal ? "the hypervisor was killed by signal " + std::to_string(st.signal)
-                           : "the hypervisor exited" + (st.code >= 0 ? " with status " + std::to_string(st.code) : ""));
+  markStopped(s, !st.reason.empty() ? st.reason
+                 : st.signal       ? "the hypervisor was killed by signal " + std::to_string(st.signal)
+                                   : "the hypervisor exited" + (st.code >= 0 ? " with status " + std::to_string(st.code) : ""));
+}
+
+void SandboxManager::watchHelpers(Sandbox& s, std::vector<UniqueFd> pidfds) {
+  if (!options_.eventPort) return;
+  const std::string id = s.record.id;
+  for (auto& fd : pidfds) {
+    auto w = std::make_unique<HelperWatch>(*options_.eventPort, std::move(fd));
+    w->exited = w->observer.whenBecomesReadable()
+                    .then([this, id] { helperExited(id); })
+                    .eagerlyEvaluate([this, id](kj::Exception&& e) {
+                      logFor(id).error(std::string("watching a helper process failed: ") + e.getDescription().cStr());
+                    });
+    s.helperWatches.push_back(std::move(w));
+  }
+}
+
+void SandboxManager::helperExited(const std::string& id) {
+  Sandbox* s = lookup(id);
+  if (!s || s->record.stopped || !s->runner) return;
+  // On the worker, after whatever it is doing: the driver decides (a virtiofsd that died under a
+  // live QEMU stops the VM; one that followed its QEMU out is the normal end). Then the loop records it.
+  VmRunner* runner = s->runner.get();
+  tasks_.add(runner->worker
+                 .run<void>([runner] {
+                   if (runner->vm) (void)runner->vm->waitForExit(std::chrono::steady_clock::now());
+                 })
+                 .then([this, id] {
+                   if (Sandbox* sb = lookup(id)) refresh(*sb);
+                 }));
 }
 
 // The VM object is already gone (reset by the job that stopped it, or by refresh); this records it.
@@ -772,6 +855,51 @@ void SandboxManager::removeShares(Sandbox& s) {
   s.record.shares.clear();
 }
 
+namespace {
+
+// Removes dir's entries (dirFd) that live on file system `dev`, depth first; an entry on another file
+// system (a mount left below the share root) stops the removal with an error instead.
+void removeSameFilesystem(int dirFd, dev_t dev, const std::string& where, int depth) {
+  if (depth > 256) fail(ErrorKind::kFailedPrecondition, where + " is nested deeper than 256 directories");
+  UniqueFd self(KATA_SYSCALL(::openat(dirFd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), where));
+  DIR* d = ::fdopendir(self.get());
+  if (!d) throwSysError(errno, "fdopendir " + where);
+  (void)self.release();
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(d, ::closedir);
+  while (struct dirent* e = ::readdir(dir.get())) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat st {};
+    KATA_SYSCALL(::fstatat(::dirfd(dir.get()), name.c_str(), &st, AT_SYMLINK_NOFOLLOW), where + "/" + name);
+    if (st.st_dev != dev)
+      fail(ErrorKind::kFailedPrecondition, where + "/" + name + " is another file system (still mounted?); unmount it");
+    if (S_ISDIR(st.st_mode)) {
+      UniqueFd sub(KATA_SYSCALL(::openat(::dirfd(dir.get()), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
+                                where + "/" + name));
+      removeSameFilesystem(sub.get(), dev, where + "/" + name, depth + 1);
+      KATA_SYSCALL(::unlinkat(::dirfd(dir.get()), name.c_str(), AT_REMOVEDIR), "rmdir " + where + "/" + name);
+    } else {
+      KATA_SYSCALL(::unlinkat(::dirfd(dir.get()), name.c_str(), 0), "unlink " + where + "/" + name);
+    }
+  }
+}
+
+}  // namespace
+
+void SandboxManager::removeShareRoot(const Sandbox& s) {
+  const std::string& root = s.record.shareDir;
+  if (s.record.sharedFs == "virtio-fs") removeShareRootMount(root);
+  if (::rmdir(root.c_str()) == 0 || errno == ENOENT) return;
+  if (errno != ENOTEMPTY && errno != EEXIST) throwSysError(errno, "rmdir " + root);
+  // Files the guest made over virtio-fs in the share root itself.
+  UniqueFd fd(KATA_SYSCALL(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), root));
+  struct stat st {};
+  KATA_SYSCALL(::fstat(fd.get(), &st), root);
+  removeSameFilesystem(fd.get(), st.st_dev, root, 0);
+  KATA_SYSCALL(::rmdir(root.c_str()), "rmdir " + root);
+  logFor(s.record.id).info("removed what the guest had created in its share root");
+}
+
 UniqueFd SandboxManager::agentChannel(const CallerId& caller, const std::string& id) {
   Sandbox& s = find(caller, id);
   requireRunning(s);
@@ -793,7 +921,7 @@ kj::Promise<void> SandboxManager::destroy(const CallerId& caller, const std::str
   // macvtaps and the namespace's pin are removed (netlink inside the pod's namespace).
   VmRunner* runner = s.runner.get();
   auto job = [this, runner, deadline, pid, id]() -> ExitStatus {
-    ExitStatus st{true, -1, 0};
+    ExitStatus st{true, -1, 0, {}};
     if (runner->vm) {
       st = runner->vm->stop(deadline);
       if (!st.exited)
@@ -812,7 +940,7 @@ kj::Promise<void> SandboxManager::destroy(const CallerId& caller, const std::str
       markStopped(*sb, st.signal ? "stopped (killed by signal " + std::to_string(st.signal) + ")" : "stopped");
     sb->record.network.reset();  // torn down by the job
     removeShares(*sb);
-    if (::rmdir(sb->record.shareDir.c_str()) != 0 && errno != ENOENT) throwSysError(errno, "rmdir " + sb->record.shareDir);
+    removeShareRoot(*sb);
     removeTree(AT_FDCWD, sb->record.runDir);
     registry_.remove(id);
     sandboxes_.erase(id);  // joins its (idle) worker

@@ -13,6 +13,7 @@
 
 #include <sys/types.h>
 
+#include <kj/async-unix.h>
 #include <kj/async.h>
 
 #include <map>
@@ -46,6 +47,11 @@ struct ManagerOptions {
   Policy policy;
   // The launcher process every QEMU and virtiofsd is started by (jail_launcher.h); null: this process.
   LaunchBackend* launcher = nullptr;
+  // Which program the policy's [vm] virtiofsd is (probeVirtiofsd at start-up, virtiofsd.h).
+  VirtiofsdFlavour virtiofsdFlavour = VirtiofsdFlavour::kQemu;
+  // The event loop's port: with it, a virtiofsd that exits is noticed when it exits (its pidfd is
+  // watched), not only at the VM's next call. Null: only at the next call (tests without a loop).
+  kj::UnixEventPort* eventPort = nullptr;
 
   // What every sandbox cgroup gets: a pids limit (QEMU's -sandbox forbids fork, this bounds its
   // threads). Memory is not limited here: TCG's translation cache and QEMU's own overhead make a
@@ -171,12 +177,22 @@ class SandboxManager {
     std::optional<NetworkRecord> network;
     VmWorker worker;
   };
+  // A VM's helper process watched from the loop: its own pidfd (a dup, so the VM object's lifetime
+  // on the worker does not matter), the observer, and the promise (destroyed first).
+  struct HelperWatch {
+    HelperWatch(kj::UnixEventPort& port, UniqueFd fd)
+        : pidfd(std::move(fd)), observer(port, pidfd.get(), kj::UnixEventPort::FdObserver::OBSERVE_READ) {}
+    UniqueFd pidfd;
+    kj::UnixEventPort::FdObserver observer;
+    kj::Promise<void> exited = nullptr;
+  };
   struct Sandbox {
     SandboxRecord record;
     bool adopted = false;
     bool created = false;   // CPUs not started yet
     bool creating = false;  // its launch is in flight: counted against limits, invisible otherwise
     std::unique_ptr<VmRunner> runner;
+    std::vector<std::unique_ptr<HelperWatch>> helperWatches;
   };
   struct Launched;
   // A sandbox the caller may use (owner or root); "does not exist" otherwise, also while creating.
@@ -199,10 +215,17 @@ class SandboxManager {
   Launched launch(const SandboxRecord& record, QemuDriverOptions options, CreateRequest request,
                   std::optional<netdev::Netns> netns, VmRunner& runner);
   void refresh(Sandbox& sandbox);  // notices a VM that exited (only while its worker is idle)
+  // Watches the VM's helper processes (eventPort); when one exits, its VM's driver looks at it on
+  // the worker (a virtiofsd dead under a live QEMU stops the VM) and the loop records the outcome.
+  void watchHelpers(Sandbox& sandbox, std::vector<UniqueFd> pidfds);
+  void helperExited(const std::string& id);
   void markStopped(Sandbox& sandbox, const std::string& reason);
   SandboxInfo describe(const Sandbox& sandbox) const;
   SandboxInfo describeStatus(Sandbox& sandbox, const VmStatus& status);
   void removeShares(Sandbox& sandbox);
+  // After removeShares: what the guest itself created in the share root (a virtio-fs guest's root
+  // may write there), then the share root. Never crosses into another file system.
+  void removeShareRoot(const Sandbox& sandbox);
   void save(const Sandbox& sandbox);
   Logger logFor(const std::string& id) const { return log_.with("sandbox", id); }
   // Called on workers: the KVM probe runs once for "auto" (guarded by accelMu_).

@@ -8,6 +8,10 @@
 #                                                runs build/bin/kata-ctl with that configuration)
 #   scripts/private-vmmd.sh stop DIR             stop it (VMs it still runs are destroyed first)
 #
+# The policy names a virtiofsd when there is one (KATA_VIRTIOFSD, default QEMU's
+# /usr/lib/qemu/virtiofsd from qemu-system-common; empty: none), so sandboxes may ask for virtio-fs
+# (kata-ctl's [hypervisor] shared_fs = "virtio-fs"); the default share stays virtio-9p.
+#
 # Must run as root (kata-vmmd is the one root process).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +39,10 @@ max_vcpus = 32
 [devices]
 emulated = ["virtio-rng-pci"]
 EOF
+    virtiofsd=${KATA_VIRTIOFSD-/usr/lib/qemu/virtiofsd}
+    if [ -n "$virtiofsd" ] && [ -x "$virtiofsd" ]; then
+      printf '[vm]\nvirtiofsd = "%s"\n' "$virtiofsd" >> "$dir/policy.toml"
+    fi
     # "others" may not connect by mode alone: the policy's uid list is what admits them. kata-vmmd
     # refuses a world-accessible socket mode, so give the socket to a group only when uids are named.
     if [ $# -gt 0 ]; then
@@ -60,6 +68,8 @@ EOF
 exec "$top/build/bin/kata-ctl" --config "$dir/kata-ctl.toml" "\$@"
 EOF
     chmod 0755 "$dir/kata-ctl"
+    # A socket left by a daemon that was killed would look like the new one being ready.
+    rm -f "$dir/vmmd.sock"
     "$top/build/bin/kata-vmmd" --foreground --socket "$dir/vmmd.sock" --state-dir "$dir/state" \
       --policy "$dir/policy.toml" --log "$dir/vmmd.log" --cgroup-parent "$cg" &
     echo $! > "$dir/vmmd.pid"

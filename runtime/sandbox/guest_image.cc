@@ -64,7 +64,7 @@ GuestImage GuestImage::load(const std::string& dir) {
     img.kernelRelease = m.at("kernel").at("release").get<std::string>();
     img.agentBuildId = m.at("agent").at("build_id").get<std::string>();
     img.modules = m.at("modules").get<std::vector<std::string>>();
-    std::vector<std::string> builtin;
+    std::vector<std::string>& builtin = img.builtinModules;
     if (m.contains("builtin_modules")) builtin = m.at("builtin_modules").get<std::vector<std::string>>();
     for (const auto& need : kRequiredModules) {
       auto has = [&](const std::vector<std::string>& v) { return std::find(v.begin(), v.end(), need) != v.end(); };
@@ -103,6 +103,11 @@ std::string sha256File(const std::string& path) {
     h.update(buf.data(), static_cast<size_t>(n));
   }
   return h.finishHex();
+}
+
+bool GuestImage::hasModule(const std::string& name) const {
+  return std::find(modules.begin(), modules.end(), name) != modules.end() ||
+         std::find(builtinModules.begin(), builtinModules.end(), name) != builtinModules.end();
 }
 
 std::string defaultGuestImageDir() {

@@ -17,6 +17,8 @@ inline constexpr int kManifestFormat = 1;
 inline constexpr const char* kAgentChannelName = "agent.channel.0";  // the port kata-vmmd gives the agent
 // Kernel modules (or built-ins) the runtime relies on: the agent channel and the 9p share.
 inline const std::vector<std::string> kRequiredModules = {"virtio_console", "9p", "9pnet_virtio"};
+// And for a sandbox whose share is virtio-fs.
+inline const std::vector<std::string> kVirtioFsModules = {"fuse", "virtiofs"};
 
 struct GuestImage {
   std::string dir;
@@ -26,6 +28,8 @@ struct GuestImage {
   std::string kernelRelease;
   std::string agentBuildId;
   std::vector<std::string> modules;
+  std::vector<std::string> builtinModules;  // built into its kernel
+  bool hasModule(const std::string& name) const;
   uint64_t kernelSize = 0;
   uint64_t initramfsSize = 0;
   std::string kernelSha256;

@@ -29,6 +29,8 @@ constexpr std::chrono::milliseconds kCallTimeout{60000};
 constexpr std::chrono::milliseconds kDestroyTimeout{20000};
 constexpr std::chrono::milliseconds kShutdownWait{5000};
 constexpr uint32_t kMinProtocol = 2;
+constexpr uint32_t kMinProtocolVirtioFs = 4;  // SandboxConfig.sharedFs
+constexpr const char* kVirtioFs = "virtio-fs";
 
 std::string recordKey(const std::string& id) { return id + "/sandbox.json"; }
 std::string containerKey(const std::string& sid, const std::string& cid) { return sid + "/containers/" + cid + ".json"; }
@@ -138,12 +140,13 @@ struct Sandbox::Record {
   uint64_t nextShare = 1;
   std::chrono::milliseconds agentTimeout{60000};
   std::string netnsPath;  // the pod's network namespace ("" : loopback only)
+  std::string sharedFs;   // "virtio-fs", or "" (virtio-9p)
 
   nlohmann::json toJson() const {
     return {{"version", 1},         {"id", id},           {"createdAt", createdAt}, {"monitor", monitor},
             {"monitorPid", monitorPid}, {"agentBuildId", agentBuildId}, {"hostname", hostname}, {"dns", dns},
             {"started", started},   {"nextShare", nextShare}, {"agentTimeoutMs", agentTimeout.count()},
-            {"netnsPath", netnsPath}};
+            {"netnsPath", netnsPath}, {"sharedFs", sharedFs}};
   }
   static Record fromJson(const nlohmann::json& j) {
     Record r;
@@ -158,6 +161,7 @@ struct Sandbox::Record {
     r.nextShare = j.value("nextShare", uint64_t{1});
     r.agentTimeout = std::chrono::milliseconds(j.value("agentTimeoutMs", int64_t{60000}));
     r.netnsPath = j.value("netnsPath", "");
+    r.sharedFs = j.value("sharedFs", "");
     return r;
   }
 };
@@ -201,6 +205,15 @@ std::unique_ptr<Sandbox> createSandbox(SandboxEnv& env, const SandboxConfig& con
   if (Sandbox::exists(env, config.id)) fail(ErrorKind::kAlreadyExists, "sandbox with given ID already exists: " + config.id);
   GuestImage image = GuestImage::load(config.guestImageDir.empty() ? defaultGuestImageDir() : config.guestImageDir);
   if (config.verifyImageHashes) image.verifyHashes();
+  if (!config.sharedFs.empty() && config.sharedFs != "virtio-9p" && config.sharedFs != kVirtioFs)
+    fail(ErrorKind::kInvalidArgument, "sandbox " + config.id + ": shared fs \"" + config.sharedFs +
+                                          "\" is not \"virtio-9p\" or \"virtio-fs\"");
+  if (config.sharedFs == kVirtioFs)
+    for (const auto& m : kVirtioFsModules)
+      if (!image.hasModule(m))
+        fail(ErrorKind::kFailedPrecondition, "sandbox " + config.id + ": the guest image " + image.dir +
+                                                 " lacks the kernel module " + m +
+                                                 ", which a virtio-fs share needs; rebuild it (guest/build-image.sh)");
 
   std::unique_ptr<Sandbox> s(new Sandbox(env, config.id));
   s->record_ = std::make_unique<Sandbox::Record>();
@@ -213,6 +226,7 @@ std::unique_ptr<Sandbox> createSandbox(SandboxEnv& env, const SandboxConfig& con
   r.dns = config.dns;
   r.agentTimeout = config.agentTimeout;
   r.netnsPath = config.netnsPath;
+  r.sharedFs = config.sharedFs == kVirtioFs ? kVirtioFs : "";
   // The caller opens the namespace itself: kata-vmmd checks this descriptor, never a path of ours.
   UniqueFd netns;
   if (!config.netnsPath.empty()) {
@@ -256,6 +270,7 @@ std::unique_ptr<Sandbox> createSandbox(SandboxEnv& env, const SandboxConfig& con
     req.netnsFd = netns.get();
     req.networkModel = config.networkModel;
     req.netQueues = config.netQueues;
+    req.sharedFs = r.sharedFs;
     UniqueFd agentFd;
     s->vm_ = env.factory.create(req, agentFd);
     vmCreated = true;
@@ -320,6 +335,10 @@ void Sandbox::start() {
     fail(ErrorKind::kFailedPrecondition, "sandbox " + id_ + ": the guest agent speaks protocol " +
                                              std::to_string(v.getProtocolVersion()) + ", this runtime needs " +
                                              std::to_string(kMinProtocol) + " or later: rebuild the guest image");
+  if (record_->sharedFs == kVirtioFs && v.getProtocolVersion() < kMinProtocolVirtioFs)
+    fail(ErrorKind::kFailedPrecondition, "sandbox " + id_ + ": the guest agent speaks protocol " +
+                                             std::to_string(v.getProtocolVersion()) + ", which cannot mount a virtio-fs share (" +
+                                             std::to_string(kMinProtocolVirtioFs) + " or later can): rebuild the guest image");
   if (!record_->agentBuildId.empty() && record_->agentBuildId != v.getBuildId().cStr())
     fail(ErrorKind::kFailedPrecondition, "sandbox " + id_ + ": the guest agent's build id " +
                                              std::string(v.getBuildId().cStr()) + " is not the one in the image's manifest (" +
@@ -331,6 +350,7 @@ void Sandbox::start() {
   auto dns = cfg.initDns(static_cast<unsigned>(record_->dns.size()));
   for (unsigned i = 0; i < record_->dns.size(); ++i) dns.set(i, record_->dns[i]);
   cfg.initSharedMounts(1).set(0, kShareTag);
+  if (record_->sharedFs == kVirtioFs) cfg.setSharedFs(kVirtioFs);
   call(req.send(), "preparing the guest");
   if (!record_->netnsPath.empty()) {
     // The guest looks exactly like the pod's namespace: its interfaces (same MAC, name, MTU,

@@ -60,6 +60,9 @@ struct SandboxConfig {
   std::string networkModel;       // "tcfilter" | "macvtap"; empty: kata-vmmd's default
   uint32_t netQueues = 0;         // queues per NIC; 0: 1
   bool verifyImageHashes = false; // hash kernel + initramfs against the manifest before launching
+  // How container root filesystems and volumes (the VM's share root, tag kataShared) reach the
+  // guest: "virtio-9p" (also when empty) or "virtio-fs" (kata-vmmd's policy must name a virtiofsd).
+  std::string sharedFs;
   std::optional<MonitorCommand> monitor;  // nullopt: this process holds the agent channel
 };
 

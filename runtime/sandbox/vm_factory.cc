@@ -191,6 +191,7 @@ std::unique_ptr<Vm> VmmdVmFactory::create(const VmRequest& request, UniqueFd& ag
   if (!request.kernelParams.empty()) cmdline += " " + request.kernelParams;
   spec.setKernelCmdline(cmdline);
   spec.setHotplugSlots(request.hotplugSlots);
+  spec.setSharedFs(request.sharedFs);
   if (request.netnsFd >= 0) {
     spec.setNetns(c.makeFd(request.netnsFd));
     spec.setNetworkModel(request.networkModel);

@@ -50,6 +50,7 @@ struct VmRequest {
   int netnsFd = -1;               // the pod's network namespace, opened by the caller; -1: none
   std::string networkModel;
   uint32_t netQueues = 0;
+  std::string sharedFs;           // "virtio-9p" | "virtio-fs"; empty: virtio-9p
 };
 
 struct VmInfo {

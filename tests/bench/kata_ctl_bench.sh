@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prints, side by side in one run, on this machine:
-#   1. `kata-ctl run` of a busybox echo (a new VM boots, runs it, powers off), median of N runs;
+#   1. `kata-ctl run` of a busybox echo (a new VM boots, runs it, powers off), median of N runs,
+#      with the default virtio-9p share and, where kata-vmmd has a virtiofsd, over virtio-fs;
 #   2. a bare QEMU boot of the same kernel and initramfs to agent-ready, plus its power-off
 #      (build/bin/kata-guest-boot-bench);
 #   3. `runc run` of the same bundle;
@@ -36,6 +37,16 @@ echo "kata-ctl bench: $runs runs each, $(nproc) CPUs, QEMU $(qemu-system-x86_64 
 for i in $(seq 1 "$runs"); do
   t0=$(now_ms); "${ctl[@]}" run -b "$work/bundle" "run$i" >/dev/null; echo $(( $(now_ms) - t0 ))
 done > "$work/kata.txt"
+# The same over virtio-fs (private-vmmd.sh names Debian's virtiofsd in the policy when it exists).
+vfs_ms="n/a (no virtiofsd in kata-vmmd's policy)"
+if grep -q '^virtiofsd = ' "$work/vmmd/policy.toml"; then
+  sed 's/^\[hypervisor\]$/[hypervisor]\nshared_fs = "virtio-fs"/' "$work/vmmd/kata-ctl.toml" > "$work/virtio-fs.toml"
+  vctl=("$top/build/bin/kata-ctl" --config "$work/virtio-fs.toml" --root "$work/state")
+  for i in $(seq 1 "$runs"); do
+    t0=$(now_ms); "${vctl[@]}" run -b "$work/bundle" "vfs$i" >/dev/null; echo $(( $(now_ms) - t0 ))
+  done > "$work/vfs.txt"
+  vfs_ms=$(median < "$work/vfs.txt")
+fi
 
 # 2. Bare QEMU: the same kernel and initramfs, to the agent's first answer, then power-off.
 "$top/build/bin/kata-guest-boot-bench" --runs "$runs" > "$work/boot.txt"
@@ -53,6 +64,7 @@ fi
 
 printf '\n%-58s %10s\n' "start-up (median of $runs)" "ms"
 printf '%-58s %10s\n' "kata-ctl run: VM boot + container + exit + VM gone" "$(median < "$work/kata.txt")"
+printf '%-58s %10s\n' "kata-ctl run, the same over virtio-fs" "$vfs_ms"
 printf '%-58s %10s\n' "bare QEMU, same kernel + initramfs: to agent ready" "$ready"
 printf '%-58s %10s\n' "bare QEMU: power-off after ready" "$off"
 printf '%-58s %10s\n' "bare QEMU: boot + power-off" "$(awk -v a="$ready" -v b="$off" 'BEGIN {print a + b}')"

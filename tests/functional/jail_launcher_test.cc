@@ -4,6 +4,7 @@
 #include "kata-vmmd/jail_launcher.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -114,6 +115,65 @@ TEST_F(JailLauncherTest, RefusesProgramsOffItsListAndRootAndReportsFailedSteps) 
       << refusal(badNetns);
   // And it keeps serving.
   EXPECT_EQ(refusal(sleepSpec("0")), "launched");
+}
+
+std::string statusLine(pid_t pid, const std::string& key) {
+  std::string status = readFile("/proc/" + std::to_string(pid) + "/status", 1 << 16);
+  auto at = status.find("\n" + key + ":\t");
+  if (at == std::string::npos) return "";
+  at += key.size() + 3;
+  std::string v = status.substr(at, status.find('\n', at) - at);
+  while (!v.empty() && v.back() == ' ') v.pop_back();  // "Groups:\t \n" when there are none
+  return v;
+}
+
+// A user namespace of its own (what virtiofsd gets): the maps the daemon asked for, the kept
+// capabilities and nothing else, also in the bounding set; only for the programs named for it.
+TEST_F(JailLauncherTest, AUserNamespaceOnlyForItsProgramsWithTheKeptCapabilitiesOnly) {
+  LaunchSpec spec = sleepSpec("30");
+  spec.identity = {0, 0, {}, true};
+  spec.userns = security::UserNamespaceSpec{{{0, 65534, 1}}, {{0, 65534, 1}}, {CAP_CHOWN, CAP_DAC_OVERRIDE}};
+  EXPECT_NE(refusal(spec).find("may not run in a user namespace of its own"), std::string::npos) << refusal(spec);
+
+  JailLauncherOptions o;
+  o.programs = {"/usr/bin/sleep"};
+  o.userNamespacePrograms = {"/usr/bin/sleep"};
+  o.capabilities = launcherRequiredCapabilities();
+  o.optionalCapabilities = launcherCapabilities();
+  launcher_ = JailLauncher::spawn(o, log_);
+  {
+    LaunchedProcess p = launchJailed(spec, log_, launcher_.get());
+    const std::string proc = "/proc/" + std::to_string(p.pid());
+    EXPECT_EQ(readFile(proc + "/uid_map", 4096), "         0      65534          1\n");
+    EXPECT_EQ(readFile(proc + "/gid_map", 4096), "         0      65534          1\n");
+    // Its uid 0 is host uid 65534; its capabilities are the namespace's.
+    EXPECT_EQ(statusLine(p.pid(), "Uid"), "65534\t65534\t65534\t65534");
+    EXPECT_EQ(statusLine(p.pid(), "Groups"), "");
+    EXPECT_EQ(statusLine(p.pid(), "CapEff"), "0000000000000003");
+    EXPECT_EQ(statusLine(p.pid(), "CapPrm"), "0000000000000003");
+    EXPECT_EQ(statusLine(p.pid(), "CapBnd"), "0000000000000003");
+    EXPECT_EQ(statusLine(p.pid(), "CapInh"), "0000000000000000");
+    EXPECT_EQ(statusLine(p.pid(), "CapAmb"), "0000000000000000");
+    EXPECT_EQ(statusLine(p.pid(), "NoNewPrivs"), "1");
+    EXPECT_NE(std::filesystem::read_symlink(proc + "/ns/user"), std::filesystem::read_symlink("/proc/self/ns/user"));
+    EXPECT_EQ(statusLine(p.pid(), "PPid"), std::to_string(::getpid()));
+  }
+  // The whole id range mapped to itself (root's sandboxes): host uid 0, still only the kept ones.
+  spec.userns->uidMap = spec.userns->gidMap = {security::identityMapping()};
+  {
+    LaunchedProcess p = launchJailed(spec, log_, launcher_.get());
+    EXPECT_EQ(readFile("/proc/" + std::to_string(p.pid()) + "/uid_map", 4096), "         0          0 4294967295\n");
+    EXPECT_EQ(statusLine(p.pid(), "Uid"), "0\t0\t0\t0");
+    EXPECT_EQ(statusLine(p.pid(), "CapEff"), "0000000000000003");
+    EXPECT_EQ(statusLine(p.pid(), "CapBnd"), "0000000000000003");
+  }
+  // Capabilities outside a file server's are refused, whatever the program.
+  spec.userns->keep = {CAP_SYS_MODULE};
+  EXPECT_NE(refusal(spec).find("refusing to keep CAP_SYS_MODULE in a user namespace"), std::string::npos)
+      << refusal(spec);
+  // Without a user namespace, uid 0 stays refused.
+  spec.userns.reset();
+  EXPECT_NE(refusal(spec).find("refusing to launch as uid/gid 0"), std::string::npos) << refusal(spec);
 }
 
 TEST_F(JailLauncherTest, ALauncherThatIsGoneIsSaidSo) {

@@ -411,10 +411,10 @@ TEST_F(VmmdDaemonTest, LifecycleAuthorizationLimitsAndReadoption) {
   EXPECT_EQ(statusField(daemon_, "Seccomp"), "2");
   pid_t launcher = launcherOf(daemon_);
   ASSERT_GT(launcher, 0) << "no launcher process";
-  // CAP_SETUID(7) CAP_SETGID(6) CAP_SETPCAP(8) CAP_SYS_ADMIN(21); CAP_SYS_RESOURCE(24) only where
-  // the host grants it (this build machine does not).
+  // CAP_SETUID(7) CAP_SETGID(6) CAP_SETPCAP(8) CAP_SYS_ADMIN(21) CAP_SETFCAP(31); CAP_SYS_RESOURCE(24)
+  // only where the host grants it (this build machine does not).
   std::string launcherCaps = statusField(launcher, "CapEff");
-  EXPECT_TRUE(launcherCaps == "00000000002001c0" || launcherCaps == "00000000012001c0") << launcherCaps;
+  EXPECT_TRUE(launcherCaps == "00000000802001c0" || launcherCaps == "00000000812001c0") << launcherCaps;
   EXPECT_EQ(statusField(launcher, "Seccomp"), "0");
   EXPECT_EQ(statusField(launcher, "NoNewPrivs"), "1");
 

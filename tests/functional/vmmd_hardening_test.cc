@@ -132,6 +132,7 @@ std::unique_ptr<JailLauncher> spawnLauncher(security::CapabilitySet caps = launc
                                             security::CapabilitySet optional = launcherCapabilities()) {
   JailLauncherOptions o;
   o.programs = {"/usr/bin/qemu-system-x86_64", "/usr/bin/sleep"};
+  o.userNamespacePrograms = {"/usr/bin/sleep"};
   o.capabilities = std::move(caps);
   o.optionalCapabilities = std::move(optional);
   return JailLauncher::spawn(o, testLog());
@@ -514,6 +515,14 @@ std::vector<CapCase> capCases() {
          UniqueFd ns(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
          s.netnsFd = ns.get();
          return launchSleep(s, "network namespace", false, l);
+       }},
+      {CAP_SETFCAP, true,
+       [](const std::string& d, LaunchBackend* l) {
+         // What virtiofsd of a root's sandbox gets: a user namespace mapping host uid 0.
+         LaunchSpec s = sleepSpec(d, "0");
+         s.identity = {0, 0, {}, true};
+         s.userns = security::UserNamespaceSpec{{security::identityMapping()}, {security::identityMapping()}, {}};
+         return launchSleep(s, "user namespace", false, l);
        }},
       {CAP_SYS_RESOURCE, true,
        [](const std::string& d, LaunchBackend* l) {

@@ -192,6 +192,13 @@ TEST_F(AgentServerTest, ContainerCallsValidateAndFailWithReasons) {
     cfg.getSharedMounts().set(1, "a");
     expectError(req.send(), "listed twice");
   }
+  {
+    auto req = agent_.createSandboxRequest();
+    auto cfg = req.initConfig();
+    cfg.setId("pod");
+    cfg.setSharedFs("nfs");
+    expectError(req.send(), "is not \"virtio-9p\" or \"virtio-fs\"");
+  }
   boot_.modules.setLoading(false);
   {
     // No hostname, DNS or shares: a sandbox without side effects outside the temp dir.
@@ -323,7 +330,8 @@ TEST_F(AgentServerTest, WaitBlockDeviceTimesOutAndRefusesBadSerials) {
 TEST_F(AgentServerTest, MetricsAreExpositionTextOfThisProcess) {
   auto text = std::string(agent_.metricsRequest().send().wait(io_.waitScope).getText().cStr());
   EXPECT_NE(text.find("# TYPE kata_agent_resident_memory_bytes gauge\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("kata_agent_info{version=\"9.9.9\",commit=\"abc123\",kernel=\"6.1.0-test\",protocol=\"3\"} 1\n"),
+  EXPECT_NE(text.find("kata_agent_info{version=\"9.9.9\",commit=\"abc123\",kernel=\"6.1.0-test\",protocol=\"" +
+                      std::to_string(ipc::agent::PROTOCOL_VERSION) + "\"} 1\n"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find("kata_agent_modules_loading 1\n"), std::string::npos);

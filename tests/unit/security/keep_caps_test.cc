@@ -55,7 +55,8 @@ TEST(KeepCaps, LauncherSetIsDocumentedOncePerCapability) {
     EXPECT_GT(std::string(r.reason).size(), 20u) << capabilityName(r.cap);
   }
   EXPECT_EQ(seen, vmmd::launcherCapabilities());
-  EXPECT_EQ(vmmd::launcherRequiredCapabilities(), (CapabilitySet{CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_SYS_ADMIN}));
+  EXPECT_EQ(vmmd::launcherRequiredCapabilities(),
+            (CapabilitySet{CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_SYS_ADMIN, CAP_SETFCAP}));
   for (int c : {CAP_KILL, CAP_DAC_OVERRIDE, CAP_CHOWN, CAP_NET_ADMIN}) EXPECT_FALSE(seen.count(c)) << capabilityName(c);
 }
 

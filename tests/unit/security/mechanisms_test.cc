@@ -10,6 +10,7 @@
 #include "security/fds.h"
 #include "security/identity.h"
 #include "security/rlimits.h"
+#include "security/userns.h"
 #include "security/validate.h"
 
 namespace kata::security {
@@ -25,6 +26,42 @@ TEST(Identity, RootIsRefusedUnlessAllowed) {
   EXPECT_EQ(plan.uid, 65534u);
   EXPECT_EQ(plan.groupCount, 2u);
   EXPECT_EQ(plan.groups[1], 200u);
+}
+
+TEST(UserNamespace, IdMapsAreCheckedBeforeTheKernelSeesThem) {
+  EXPECT_EQ(idMapText({identityMapping()}), "0 0 4294967295\n");
+  EXPECT_EQ(idMapText({{0, 1000, 1}, {1, 100000, 65536}}), "0 1000 1\n1 100000 65536\n");
+  EXPECT_NO_THROW(validateIdMap({identityMapping()}, "m"));
+  EXPECT_NO_THROW(validateIdMap({{0, 1000, 1}, {1, 100000, 65536}}, "m"));
+  auto refused = [](const std::vector<IdMapping>& m) {
+    try {
+      validateIdMap(m, "uid map");
+      return std::string("accepted");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+  };
+  EXPECT_EQ(refused({}), "uid map: no id range");
+  EXPECT_EQ(refused({{0, 1000, 0}}), "uid map: range 0 is empty");
+  EXPECT_EQ(refused({{0, 0, 4294967295u}, {0, 5, 1}}), "uid map: ranges 0 and 1 overlap");
+  EXPECT_EQ(refused({{0, 1000, 10}, {20, 1005, 1}}), "uid map: ranges 0 and 1 overlap") << "outside";
+  EXPECT_EQ(refused({{1, 0, 4294967295u}}), "uid map: range 0 runs past id 4294967294");
+  EXPECT_EQ(refused({{0, 1, 4294967295u}}), "uid map: range 0 maps past host id 4294967294");
+  EXPECT_EQ(refused({{0, 0, 1}, {1, 1, 1}, {2, 2, 1}, {3, 3, 1}, {4, 4, 1}, {5, 5, 1}}), "uid map: 6 ranges, at most 5");
+}
+
+TEST(UserNamespace, PreparationRefusesUnknownCapabilities) {
+  UserNamespaceSpec u{{identityMapping()}, {identityMapping()}, {0, 21}};
+  auto setup = prepareUserNamespace(u, 40);
+  EXPECT_TRUE(setup.plan.enabled);
+  EXPECT_EQ(setup.plan.keepMask, (1ull << 0) | (1ull << 21));
+  EXPECT_EQ(setup.uidMap, "0 0 4294967295\n");
+  EXPECT_GE(setup.plan.readyWrite, 3);
+  u.keep = {41};
+  EXPECT_THROW(prepareUserNamespace(u, 40), Error);
+  u.keep = {};
+  u.gidMap = {};
+  EXPECT_THROW(prepareUserNamespace(u, 40), Error);
 }
 
 TEST(Fds, PlanSortsKeepsAndRefusesCollisions) {
