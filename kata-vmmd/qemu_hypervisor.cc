@@ -118,8 +118,10 @@ QemuAdoption QemuHypervisor::adoption() const {
 
 std::vector<UniqueFd> QemuHypervisor::helperPidfds() const {
   std::vector<UniqueFd> out;
-  for (const auto& [dev, p] : virtiofsd_)
-    out.emplace_back(KATA_SYSCALL(::fcntl(p.pidfd(), F_DUPFD_CLOEXEC, 3), "dup the pidfd of virtiofsd of " + dev));
+  for (const auto& entry : virtiofsd_) {  // named: KATA_SYSCALL's lambda cannot capture a binding in clang
+    const std::string& dev = entry.first;
+    out.emplace_back(KATA_SYSCALL(::fcntl(entry.second.pidfd(), F_DUPFD_CLOEXEC, 3), "dup the pidfd of virtiofsd of " + dev));
+  }
   return out;
 }
 
